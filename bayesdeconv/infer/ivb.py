@@ -1,0 +1,267 @@
+"""Closed-form iterative variational Bayes (IVB) for the conjugate non-blind model."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bayesdeconv.infer._common import (
+    as_observed,
+    estimate_noise_std,
+    initial_image,
+    to_numpy,
+)
+from bayesdeconv.infer.linear_gaussian import FourierPosterior, LinearGaussianSystem
+from bayesdeconv.infer.result import PointValue, Result
+from bayesdeconv.models import sites
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.priors.hyper import GammaPosterior, GammaPrior
+
+__all__ = ["COVARIANCES", "fit_ivb"]
+
+COVARIANCES = ("auto", "fourier", "diagonal")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _check_conjugate(model: DeconvolutionModel) -> None:
+    if not getattr(model.noise, "conjugate", False):
+        raise ValueError(
+            f"IVB needs a conjugate (Gaussian) noise model, got {type(model.noise).__name__}; "
+            "use method='svi'"
+        )
+    if not hasattr(model.prior, "spectrum"):
+        raise ValueError(
+            f"IVB needs a Gaussian image prior, got {type(model.prior).__name__}; "
+            "use method='svi'"
+        )
+
+
+def _resolve_covariance(covariance: str, system: LinearGaussianSystem) -> str:
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+    if covariance == "auto":
+        return "fourier" if system.fully_observed else "diagonal"
+    if covariance == "fourier" and not system.fully_observed:
+        raise ValueError(
+            "covariance='fourier' needs a circulant posterior (boundary='circular' and no "
+            "masked pixels); use covariance='diagonal'"
+        )
+    return covariance
+
+
+def _start(spec, estimate: float) -> tuple[float, float]:
+    """Starting :math:`(\\mathbb E\\theta, \\mathbb E\\log\\theta)` for a precision."""
+    if isinstance(spec, GammaPrior):
+        value = spec.init if spec.init is not None else estimate
+    else:
+        value = float(spec)
+    return value, math.log(value)
+
+
+def _gamma_terms(spec, q: GammaPosterior | None) -> float:
+    """:math:`\\mathbb E_q\\log p(\\theta) + H[q(\\theta)]` (zero for a fixed precision)."""
+    if q is None:
+        return 0.0
+    return spec.expected_log_density(q) + q.entropy
+
+
+def fit_ivb(
+    model: DeconvolutionModel,
+    observed,
+    *,
+    max_iter: int = 500,
+    tol: float = 1e-8,
+    covariance: str = "auto",
+    cg_rtol: float = 1e-6,
+    cg_max_iter: int = 300,
+    progress: bool = True,
+) -> Result:
+    """Fit the conjugate model by closed-form coordinate ascent on the ELBO.
+
+    The variational family is :math:`q(x)\\,q(\\alpha)\\,q(\\gamma)` with :math:`q(\\alpha)`,
+    :math:`q(\\gamma)` Gamma (or point masses when the model fixes them) and :math:`q(x)` Gaussian:
+
+    * ``"fourier"``: full stationary covariance :math:`\\Lambda^{-1}`, diagonal in Fourier space.
+      The optimum is then the exact conditional posterior; each iteration is elementwise work on
+      the half spectrum (no FFT). Needs ``boundary="circular"`` and no mask.
+    * ``"diagonal"``: mean-field :math:`q(x) = \\prod_i \\mathcal N(\\mu_i, v_i)` with the exact
+      coordinate update :math:`v_i = 1/\\Lambda_{ii}`,
+      :math:`\\Lambda_{ii} = \\mathbb E\\gamma\\, \\operatorname{diag}(C^\\top D_m C)_i
+      + \\mathbb E\\alpha\\, (Q_0)_{ii}`; the mean solves :math:`\\Lambda\\mu = b` by warm-started
+      preconditioned CG. Used for ``boundary="valid"`` and masks. Mean-field variances
+      under-estimate the true marginal variances (they are :math:`1/\\Lambda_{ii}`, not
+      :math:`(\\Lambda^{-1})_{ii}`).
+    * ``"auto"``: ``"fourier"`` when possible, else ``"diagonal"``.
+
+    One sweep updates :math:`q(x)`, then :math:`q(\\gamma)`, then :math:`q(\\alpha)`:
+
+    .. math::
+        q(\\gamma) = \\mathrm{Gamma}\\big(a_\\gamma + \\tfrac{N_{obs}}2,\\
+            b_\\gamma + \\tfrac12 \\mathbb E\\|M(y - Ax)\\|^2\\big), \\qquad
+        q(\\alpha) = \\mathrm{Gamma}\\big(a_\\alpha + \\tfrac N2,\\
+            b_\\alpha + \\tfrac12 \\mathbb E[x^\\top Q_0 x]\\big).
+
+    Each update maximises the ELBO in its factor (CG iterates only decrease the quadratic), so
+    the ELBO, computed in closed form after each sweep,
+
+    .. math::
+        \\mathcal L = \\tfrac{N_{obs}}2(\\mathbb E\\log\\gamma - \\log 2\\pi)
+        - \\tfrac{\\mathbb E\\gamma}2 \\mathbb E\\|M(y - Ax)\\|^2
+        + \\tfrac N2(\\mathbb E\\log\\alpha - \\log 2\\pi) + \\tfrac12\\log|Q_0|
+        - \\tfrac{\\mathbb E\\alpha}2 \\mathbb E[x^\\top Q_0 x]
+        + H[q(x)] + \\sum_{\\theta}\\big(\\mathbb E\\log p(\\theta) + H[q(\\theta)]\\big),
+
+    never decreases. With fixed precisions and ``"fourier"`` it equals the log evidence.
+
+    Parameters
+    ----------
+    model : DeconvolutionModel
+        With Gaussian noise and a Gaussian (smooth) image prior.
+    observed : array_like
+        The observed image (observed shape).
+    max_iter : int
+        Sweep limit.
+    tol : float
+        Stop when the ELBO's relative change falls below ``tol``.
+    covariance : {"auto", "fourier", "diagonal"}
+        The image posterior family, see above.
+    cg_rtol, cg_max_iter
+        Conjugate-gradient tolerance and iteration cap per sweep (``"diagonal"``).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Result
+        ``method="ivb"``; ``info`` holds the covariance family and CG iterations.
+
+    References
+    ----------
+    .. [1] R. Molina, J. Mateos, A. K. Katsaggelos, "Blind deconvolution using a variational
+       approach to parameter, image, and blur estimation", IEEE TIP 15(12), 2006.
+    .. [2] V. Šmídl, A. Quinn, *The Variational Bayes Method in Signal Processing*, Springer 2006.
+    """
+    _check_conjugate(model)
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    start_time = time.perf_counter()
+    y = as_observed(model, observed)
+    system = LinearGaussianSystem(model, y)
+    family = _resolve_covariance(covariance, system)
+    noise_spec, prior_spec = model.noise.precision, model.prior.precision
+    n_obs, n_lat = system.n_observed, system.n_latent
+
+    mean = initial_image(model, y)
+    sigma = estimate_noise_std(y if model.mask is None else to_numpy(y))
+    e_gamma, e_log_gamma = _start(noise_spec, 1.0 / sigma**2)
+    e_alpha, e_log_alpha = _start(prior_spec, n_lat / max(system.prior_quadratic(mean), 1e-12))
+    q_gamma = q_alpha = None
+    fourier: FourierPosterior | None = None
+    variance: torch.Tensor | None = None
+    elbos: list[float] = []
+    cg_iterations: list[int] = []
+    converged = False
+
+    bar = tqdm(total=max_iter, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
+    for _ in range(max_iter):
+        # q(x)
+        if family == "fourier":
+            fourier = FourierPosterior(system, e_gamma, e_alpha)
+            residual, quadratic = fourier.residual_norm2, fourier.prior_quadratic
+            entropy = fourier.entropy
+        else:
+            mean, n_cg = system.cg_mean(
+                e_gamma, e_alpha, mean, rtol=cg_rtol, max_iter=cg_max_iter
+            )
+            cg_iterations.append(n_cg)
+            d = system.normal_diagonal
+            variance = 1.0 / (e_gamma * d + e_alpha * system.q0_diag)
+            residual = system.residual_norm2(mean) + float((variance * d).sum())
+            quadratic = system.prior_quadratic(mean) + system.q0_diag * float(variance.sum())
+            entropy = 0.5 * n_lat * (1 + _LOG_2PI) + 0.5 * float(variance.log().sum())
+        # q(gamma), q(alpha)
+        if isinstance(noise_spec, GammaPrior):
+            q_gamma = noise_spec.posterior(n_obs, residual)
+            e_gamma, e_log_gamma = q_gamma.mean, q_gamma.mean_log
+        if isinstance(prior_spec, GammaPrior):
+            q_alpha = prior_spec.posterior(n_lat, quadratic)
+            e_alpha, e_log_alpha = q_alpha.mean, q_alpha.mean_log
+        elbo = (
+            0.5 * n_obs * (e_log_gamma - _LOG_2PI)
+            - 0.5 * e_gamma * residual
+            + 0.5 * n_lat * (e_log_alpha - _LOG_2PI)
+            + 0.5 * system.log_det_q0
+            - 0.5 * e_alpha * quadratic
+            + entropy
+            + _gamma_terms(noise_spec, q_gamma)
+            + _gamma_terms(prior_spec, q_alpha)
+        )
+        if not math.isfinite(elbo):
+            raise FloatingPointError(
+                "IVB produced a non-finite ELBO; check the image scale and the PSF"
+            )
+        elbos.append(elbo)
+        bar.update(1)
+        bar.set_postfix(elbo=f"{elbo:.6g}", refresh=False)
+        if len(elbos) > 1 and abs(elbos[-1] - elbos[-2]) <= tol * abs(elbos[-1]):
+            converged = True
+            break
+        # with both precisions fixed one sweep is already the optimum
+        if not isinstance(noise_spec, GammaPrior) and not isinstance(prior_spec, GammaPrior):
+            converged = True
+            break
+    bar.close()
+
+    op = model.operator
+    if family == "fourier":
+        mean = fourier.mean
+        latent_std = torch.full_like(mean, math.sqrt(fourier.marginal_variance))
+    else:
+        latent_std = variance.sqrt()
+    hyper = {
+        sites.NOISE_PRECISION: q_gamma if q_gamma is not None else PointValue(e_gamma),
+        sites.IMAGE_PRECISION: q_alpha if q_alpha is not None else PointValue(e_alpha),
+    }
+    latent_mean_np, latent_std_np = to_numpy(mean), to_numpy(latent_std)
+    frame = op.frame
+
+    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        images = []
+        sub = (slice(None),) * op.ndim if region is None else region
+        for start in range(0, n, 16):
+            m = min(16, n - start)
+            white = torch.as_tensor(
+                rng.standard_normal((m, *op.latent_shape)), dtype=mean.dtype, device=mean.device
+            )
+            noise = fourier.colour(white) if family == "fourier" else white * latent_std
+            chunk = op.crop(mean + noise)
+            images.append(to_numpy(chunk[(Ellipsis, *sub)]))
+        out["image"] = np.concatenate(images)
+        for name, q in hyper.items():
+            out[name] = q.sample(n, rng)
+        return out
+
+    psf = to_numpy(op.psf)
+    return Result(
+        mean=to_numpy(op.crop(mean)),
+        std=to_numpy(op.crop(latent_std)),
+        psf=psf,
+        psf_std=np.zeros_like(psf),
+        elbo=np.asarray(elbos),
+        observed=to_numpy(y),
+        method="ivb",
+        hyperparameters=hyper,
+        latent_mean=latent_mean_np,
+        latent_std=latent_std_np,
+        n_iter=len(elbos),
+        converged=converged,
+        runtime=time.perf_counter() - start_time,
+        info={"covariance": family, "cg_iterations": cg_iterations, "frame": frame},
+        draw_fn=draw,
+    )

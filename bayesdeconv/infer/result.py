@@ -1,0 +1,158 @@
+"""The one result type every engine returns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["LogNormalPosterior", "PointValue", "Result", "ScalarPosterior"]
+
+
+class ScalarPosterior(Protocol):
+    """A posterior over one positive scalar (a precision): mean, std and draws."""
+
+    @property
+    def mean(self) -> float: ...
+
+    @property
+    def std(self) -> float: ...
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PointValue:
+    """A value held fixed (or a MAP point): zero spread."""
+
+    value: float
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def std(self) -> float:
+        return 0.0
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.full(n, self.value)
+
+
+@dataclass(frozen=True)
+class LogNormalPosterior:
+    """:math:`\\log\\theta \\sim \\mathcal N(\\mu, s^2)` (a mean-field guide on a positive site)."""
+
+    loc: float
+    scale: float
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.loc + 0.5 * self.scale**2)
+
+    @property
+    def std(self) -> float:
+        return self.mean * math.sqrt(math.expm1(self.scale**2))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.exp(self.loc + self.scale * rng.standard_normal(n))
+
+
+Drawer = Callable[[int, np.random.Generator, tuple | None], dict[str, np.ndarray]]
+
+
+@dataclass(eq=False)
+class Result:
+    """Posterior summary of a deconvolution, the same for every engine.
+
+    Attributes
+    ----------
+    mean, std : numpy.ndarray
+        Posterior mean and marginal standard deviation of the sharp image on the observed field
+        of view (the observed image's shape).
+    psf, psf_std : numpy.ndarray
+        PSF posterior mean and std (``psf_std`` is zeros for a known PSF).
+    elbo : numpy.ndarray
+        The ELBO per iteration (1-D). For IVB it is the closed-form ELBO; for SVI the negated
+        per-step loss (a noisy Monte-Carlo estimate).
+    observed : numpy.ndarray
+        The data the posterior is conditioned on.
+    method : str
+        Engine name (``"exact"``, ``"ivb"``, ``"svi"``, ``"map"``).
+    hyperparameters : dict
+        Posterior of each precision by site name (objects with ``mean``, ``std``, ``sample``).
+    latent_mean, latent_std : numpy.ndarray
+        The same on the whole latent grid (larger than the image for ``boundary="valid"``).
+    n_iter : int
+        Iterations or steps run.
+    converged : bool
+        Whether the engine's stopping rule was met before its iteration limit.
+    runtime : float
+        Wall time of the engine in seconds.
+    info : dict
+        Engine-specific details (covariance family, solver iterations, ...).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    psf: np.ndarray
+    psf_std: np.ndarray
+    elbo: np.ndarray
+    observed: np.ndarray
+    method: str
+    hyperparameters: dict[str, ScalarPosterior]
+    latent_mean: np.ndarray
+    latent_std: np.ndarray
+    n_iter: int
+    converged: bool
+    runtime: float
+    info: dict = field(default_factory=dict)
+    draw_fn: Drawer | None = field(default=None, repr=False)
+
+    def draws(
+        self, n: int, *, seed: int | None = None, region: tuple[slice, ...] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Joint posterior draws of every site.
+
+        Returns ``{"image": (n, *shape), "<precision site>": (n,), ...}``; ``region`` (a tuple
+        of slices on the image) limits the image draws to a window, which keeps memory small
+        for large images.
+        """
+        if int(n) < 1:
+            raise ValueError(f"number of draws must be at least 1, got {n}")
+        if self.draw_fn is None:
+            raise ValueError(f"the {self.method!r} result carries no sampler")
+        return self.draw_fn(int(n), np.random.default_rng(seed), region)
+
+    def sample(self, n: int, *, seed: int | None = None) -> np.ndarray:
+        """``n`` posterior draws of the sharp image, shape ``(n, *self.mean.shape)``."""
+        return self.draws(n, seed=seed)["image"]
+
+    def credible_interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed per-pixel interval of the (Gaussian) posterior marginals.
+
+        :math:`\\mu_i \\pm z_{(1+p)/2}\\,\\sigma_i`; exact for the Gaussian posteriors every
+        engine here returns for the image.
+        """
+        if not 0 < prob < 1:
+            raise ValueError(f"prob must lie in (0, 1), got {prob}")
+        z = NormalDist().inv_cdf(0.5 + prob / 2)
+        return self.mean - z * self.std, self.mean + z * self.std
+
+    def to_arviz(self, num_samples: int = 200, *, max_pixels: int = 16384, seed: int | None = 0):
+        """Export to an ArviZ ``InferenceData``; see :func:`bayesdeconv.diagnostics.to_arviz`."""
+        from bayesdeconv.diagnostics.arviz_export import to_arviz
+
+        return to_arviz(self, num_samples=num_samples, max_pixels=max_pixels, seed=seed)
+
+    def __repr__(self) -> str:
+        hyper = ", ".join(f"{k}={v.mean:.4g}" for k, v in self.hyperparameters.items())
+        return (
+            f"Result(method={self.method!r}, shape={self.mean.shape}, n_iter={self.n_iter}, "
+            f"converged={self.converged}, elbo={self.elbo[-1] if self.elbo.size else float('nan'):.6g}"
+            f"{', ' + hyper if hyper else ''}, runtime={self.runtime:.3g}s)"
+        )

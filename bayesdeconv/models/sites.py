@@ -1,0 +1,14 @@
+"""Sample-site names, defined once for models, guides, engines and exports."""
+
+IMAGE = "image"
+"""The latent sharp image ``x`` on the latent grid."""
+IMAGE_PRECISION = "image_precision"
+"""The image prior's precision hyper-parameter ``alpha``."""
+NOISE_PRECISION = "noise_precision"
+"""The Gaussian noise precision ``gamma``."""
+PSF = "psf"
+"""The PSF ``k`` (blind models)."""
+OBSERVED = "obs"
+"""The observed image ``y``."""
+
+__all__ = ["IMAGE", "IMAGE_PRECISION", "NOISE_PRECISION", "OBSERVED", "PSF"]
