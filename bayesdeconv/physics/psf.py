@@ -254,7 +254,7 @@ def anisotropic_gaussian_psf(
     # Covariance in (x, y) coordinates.
     cxx = c * c * sx * sx + s * s * sy * sy
     cyy = s * s * sx * sx + c * c * sy * sy
-    cxy = -c * s * (sx * sx - sy * sy)
+    cxy = c * s * (sx * sx - sy * sy)
     if size is None:
         h = 2 * math.ceil(3.0 * math.sqrt(cyy)) + 1
         w = 2 * math.ceil(3.0 * math.sqrt(cxx)) + 1

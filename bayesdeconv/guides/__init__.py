@@ -1,0 +1,5 @@
+"""Posterior families (guides) built on Pyro's autoguides."""
+
+from bayesdeconv.guides.factory import GUIDES, latent_dimension, make_guide
+
+__all__ = ["GUIDES", "latent_dimension", "make_guide"]

@@ -1,0 +1,78 @@
+"""Build a guide for a deconvolution model by name."""
+
+from __future__ import annotations
+
+import math
+
+from pyro.infer.autoguide import (
+    AutoDelta,
+    AutoGuide,
+    AutoMultivariateNormal,
+    AutoNormal,
+)
+from pyro.infer.autoguide.initialization import init_to_median, init_to_value
+
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+
+__all__ = ["GUIDES", "PLANNED_GUIDES", "latent_dimension", "make_guide"]
+
+GUIDES = ("mean-field", "map", "full")
+"""Guides available now: ``AutoNormal``, ``AutoDelta`` and ``AutoMultivariateNormal``."""
+PLANNED_GUIDES = ("fourier", "structured", "low-rank")
+"""Names reserved for guides that are not implemented yet."""
+
+
+def latent_dimension(model: DeconvolutionModel) -> int:
+    """Number of unconstrained latent values: the latent image plus learned precisions."""
+    n = math.prod(model.latent_shape)
+    n += int(getattr(model.prior, "learned", False))
+    n += int(getattr(model.noise, "learned", False))
+    return n
+
+
+def make_guide(
+    model: DeconvolutionModel,
+    name: str = "mean-field",
+    *,
+    init_values: dict | None = None,
+    init_scale: float = 0.01,
+    max_full_dimension: int = 4096,
+) -> AutoGuide:
+    """A Pyro autoguide for ``model``.
+
+    Parameters
+    ----------
+    model : DeconvolutionModel
+    name : {"mean-field", "map", "full"}
+        ``"mean-field"``: :class:`~pyro.infer.autoguide.AutoNormal`, independent Normals in
+        unconstrained space (log-normal for precisions). ``"map"``:
+        :class:`~pyro.infer.autoguide.AutoDelta` (point estimates). ``"full"``:
+        :class:`~pyro.infer.autoguide.AutoMultivariateNormal`, a dense covariance over every
+        latent value, allowed only up to ``max_full_dimension`` values.
+    init_values : dict, optional
+        Starting values by site name (others start at the prior median).
+    init_scale : float
+        Initial standard deviation of the Normal guides.
+    max_full_dimension : int
+        Size limit for ``"full"`` (its covariance has ``d²`` entries).
+    """
+    if name in PLANNED_GUIDES:
+        raise NotImplementedError(
+            f"guide {name!r} is planned but not implemented yet; available: {GUIDES}"
+        )
+    if name not in GUIDES:
+        raise ValueError(f"unknown guide {name!r}; choose one of {GUIDES}")
+    if not init_scale > 0:
+        raise ValueError(f"init_scale must be positive, got {init_scale}")
+    init_loc_fn = init_to_value(values=dict(init_values or {}), fallback=init_to_median)
+    if name == "mean-field":
+        return AutoNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
+    if name == "map":
+        return AutoDelta(model, init_loc_fn=init_loc_fn)
+    dim = latent_dimension(model)
+    if dim > max_full_dimension:
+        raise ValueError(
+            f"guide='full' would need a {dim}×{dim} covariance (limit {max_full_dimension}); "
+            "use guide='mean-field' for images of this size"
+        )
+    return AutoMultivariateNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
