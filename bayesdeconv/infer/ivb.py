@@ -41,16 +41,11 @@ def _check_conjugate(model: DeconvolutionModel) -> None:
         )
 
 
-def _resolve_covariance(covariance: str, system: LinearGaussianSystem) -> str:
+def _resolve_covariance(covariance: str, has_mask: bool) -> str:
     if covariance not in COVARIANCES:
         raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
     if covariance == "auto":
-        return "fourier" if system.fully_observed else "diagonal"
-    if covariance == "fourier" and not system.fully_observed:
-        raise ValueError(
-            "covariance='fourier' needs a circulant posterior (boundary='circular' and no "
-            "masked pixels); use covariance='diagonal'"
-        )
+        return "diagonal" if has_mask else "fourier"
     return covariance
 
 
@@ -86,17 +81,22 @@ def fit_ivb(
     The variational family is :math:`q(x)\\,q(\\alpha)\\,q(\\gamma)` with :math:`q(\\alpha)`,
     :math:`q(\\gamma)` Gamma (or point masses when the model fixes them) and :math:`q(x)` Gaussian:
 
-    * ``"fourier"``: full stationary covariance :math:`\\Lambda^{-1}`, diagonal in Fourier space.
-      The optimum is then the exact conditional posterior; each iteration is elementwise work on
-      the half spectrum (no FFT). Needs ``boundary="circular"`` and no mask.
+    * ``"fourier"``: a full *stationary* covariance, diagonal in Fourier space, with
+      eigenvalues :math:`\\gamma\\rho|K|^2 + \\alpha Q_0` (:math:`\\rho` the observed fraction of
+      the latent grid; see :class:`~bayesdeconv.infer.linear_gaussian.FourierPosterior`). With
+      ``boundary="circular"`` and no mask it is the exact conditional posterior and an
+      iteration is elementwise work on the half spectrum (no FFT); otherwise the mean is
+      solved by warm-started preconditioned CG and the ELBO stays exact for this family.
+      Every pixel gets the same std.
     * ``"diagonal"``: mean-field :math:`q(x) = \\prod_i \\mathcal N(\\mu_i, v_i)` with the exact
       coordinate update :math:`v_i = 1/\\Lambda_{ii}`,
       :math:`\\Lambda_{ii} = \\mathbb E\\gamma\\, \\operatorname{diag}(C^\\top D_m C)_i
-      + \\mathbb E\\alpha\\, (Q_0)_{ii}`; the mean solves :math:`\\Lambda\\mu = b` by warm-started
-      preconditioned CG. Used for ``boundary="valid"`` and masks. Mean-field variances
-      under-estimate the true marginal variances (they are :math:`1/\\Lambda_{ii}`, not
-      :math:`(\\Lambda^{-1})_{ii}`).
-    * ``"auto"``: ``"fourier"`` when possible, else ``"diagonal"``.
+      + \\mathbb E\\alpha\\, (Q_0)_{ii}`, mean by CG. Its std map shows where data are missing
+      (holes), but mean-field variances under-estimate the marginal variances (they are
+      :math:`1/\\Lambda_{ii}`, not :math:`(\\Lambda^{-1})_{ii}`) and bias the learned
+      :math:`\\alpha` upwards.
+    * ``"auto"``: ``"diagonal"`` when the model has a mask (so holes show in the std map), else
+      ``"fourier"``.
 
     One sweep updates :math:`q(x)`, then :math:`q(\\gamma)`, then :math:`q(\\alpha)`:
 
@@ -131,7 +131,7 @@ def fit_ivb(
     covariance : {"auto", "fourier", "diagonal"}
         The image posterior family, see above.
     cg_rtol, cg_max_iter
-        Conjugate-gradient tolerance and iteration cap per sweep (``"diagonal"``).
+        Conjugate-gradient tolerance and iteration cap per sweep (when a solve is needed).
     progress : bool
         Show a progress bar on stderr.
 
@@ -152,7 +152,7 @@ def fit_ivb(
     start_time = time.perf_counter()
     y = as_observed(model, observed)
     system = LinearGaussianSystem(model, y)
-    family = _resolve_covariance(covariance, system)
+    family = _resolve_covariance(covariance, model.mask is not None)
     noise_spec, prior_spec = model.noise.precision, model.prior.precision
     n_obs, n_lat = system.n_observed, system.n_latent
 
@@ -171,7 +171,12 @@ def fit_ivb(
     for _ in range(max_iter):
         # q(x)
         if family == "fourier":
-            fourier = FourierPosterior(system, e_gamma, e_alpha)
+            if not system.fully_observed:
+                mean, n_cg = system.cg_mean(
+                    e_gamma, e_alpha, mean, rtol=cg_rtol, max_iter=cg_max_iter
+                )
+                cg_iterations.append(n_cg)
+            fourier = FourierPosterior(system, e_gamma, e_alpha, mean)
             residual, quadratic = fourier.residual_norm2, fourier.prior_quadratic
             entropy = fourier.entropy
         else:

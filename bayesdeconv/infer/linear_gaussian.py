@@ -94,7 +94,9 @@ class LinearGaussianSystem:
         self.q0_half = self.q0[..., :half]
         self.q0_diag = model.prior.diagonal(op.ndim)
         self.log_det_q0 = float(self.q0.log().sum())
-        self.rhs_hat = torch.fft.rfftn(self.y, dim=self.dims) * self.otf.conj()  # F C^T D_m y
+        self.y_hat = torch.fft.rfftn(self.y, dim=self.dims)
+        self.rhs_hat = self.y_hat * self.otf.conj()  # F C^T D_m y
+        self.weights = rfft_weights(self.shape, dtype=self.k2.dtype, device=self.k2.device)
         self._normal_diag: torch.Tensor | None = None
 
     # -- Fourier helpers --------------------------------------------------------------------------
@@ -126,8 +128,7 @@ class LinearGaussianSystem:
     def prior_quadratic(self, mean: torch.Tensor) -> float:
         """:math:`\\mu^\\top Q_0 \\mu` (spectral, exact for any circulant :math:`Q_0`)."""
         spec = self.rfft(mean).abs() ** 2
-        w = rfft_weights(self.shape, dtype=spec.dtype, device=spec.device)
-        return float((w * self.q0_half * spec).sum() / self.n_latent)
+        return float((self.weights * self.q0_half * spec).sum() / self.n_latent)
 
     # -- solvers ----------------------------------------------------------------------------------
     def fourier_mean(self, gamma: float, alpha: float) -> torch.Tensor:
@@ -157,39 +158,54 @@ class LinearGaussianSystem:
 
 
 class FourierPosterior:
-    """:math:`q(x) = \\mathcal N(\\mu, \\Lambda^{-1})` with circulant :math:`\\Lambda`, kept in Fourier space.
+    """:math:`q(x) = \\mathcal N(\\mu, \\Sigma)` with a stationary (circulant) covariance.
 
-    Every statistic IVB needs is a sum over the half spectrum, so an iteration costs no FFT:
+    Within this family the ELBO is exact and closed-form even when :math:`\\Lambda` is not
+    circulant (``valid`` boundary, holes): :math:`C\\Sigma C^\\top` has a constant diagonal,
+    so :math:`\\operatorname{tr}(C^\\top D_m C \\Sigma) = \\rho \\sum_\\omega |K|^2 / \\lambda(\\omega)`
+    with :math:`\\rho = N_{obs}/N` the observed fraction of the latent grid. Maximising the ELBO
+    over the eigenvalues :math:`\\lambda(\\omega)` of :math:`\\Sigma^{-1}` gives
+
+    .. math:: \\lambda(\\omega) = \\gamma \\rho |K(\\omega)|^2 + \\alpha Q_0(\\omega),
+
+    the exact posterior precision when every latent pixel is observed (:math:`\\rho = 1`). The
+    mean solves :math:`\\Lambda\\mu = b` with the true :math:`\\Lambda`: by one Fourier division
+    when it is circulant, else by CG (pass ``mean``). The statistics IVB needs,
 
     .. math::
-        \\hat\\mu = \\frac{\\gamma \\bar K \\hat y}{\\Lambda}, \\quad
-        \\mathbb E\\|y - Cx\\|^2 = \\tfrac1N \\sum_\\omega |\\hat y - K\\hat\\mu|^2
-        + \\sum_\\omega \\frac{|K|^2}{\\Lambda}, \\quad
-        \\mathbb E[x^\\top Q_0 x] = \\tfrac1N \\sum_\\omega Q_0 |\\hat\\mu|^2
-        + \\sum_\\omega \\frac{Q_0}{\\Lambda},
+        \\mathbb E\\|M(y - Cx)\\|^2 = \\|M(y - C\\mu)\\|^2
+        + \\rho \\sum_\\omega \\frac{|K|^2}{\\lambda}, \\quad
+        \\mathbb E[x^\\top Q_0 x] = \\mu^\\top Q_0 \\mu + \\sum_\\omega \\frac{Q_0}{\\lambda},
+        \\quad H[q] = \\tfrac N2 (1 + \\log 2\\pi) - \\tfrac12 \\sum_\\omega \\log\\lambda,
 
-    and :math:`H[q] = \\tfrac N2 (1 + \\log 2\\pi) - \\tfrac12 \\sum_\\omega \\log\\Lambda(\\omega)`.
+    are sums over the half spectrum; in the fully observed case even the residual is computed
+    spectrally, so an iteration costs no FFT.
     """
 
-    def __init__(self, system: LinearGaussianSystem, gamma: float, alpha: float) -> None:
+    def __init__(
+        self,
+        system: LinearGaussianSystem,
+        gamma: float,
+        alpha: float,
+        mean: torch.Tensor | None = None,
+    ) -> None:
         s = system
-        if not s.fully_observed:
-            raise ValueError("the Fourier posterior needs every latent pixel observed")
-        if not hasattr(s, "y_hat"):
-            s.y_hat = s.rfft(s.y)
-            s.weights = rfft_weights(s.shape, dtype=s.k2.dtype, device=s.k2.device)
-        w, n = s.weights, s.n_latent
+        w, n, rho = s.weights, s.n_latent, s.observed_fraction
         self.system = s
-        self.precision_half = gamma * s.k2_half + alpha * s.q0_half
-        self.mean_hat = gamma * s.otf.conj() * s.y_hat / self.precision_half
+        self.precision_half = gamma * rho * s.k2_half + alpha * s.q0_half
         inv = w / self.precision_half
-        self.residual_norm2 = float(
-            (w * (s.y_hat - s.otf * self.mean_hat).abs() ** 2).sum() / n
-            + (inv * s.k2_half).sum()
-        )
-        self.prior_quadratic = float(
-            (w * s.q0_half * self.mean_hat.abs() ** 2).sum() / n + (inv * s.q0_half).sum()
-        )
+        if s.fully_observed:
+            self.mean_hat = gamma * s.otf.conj() * s.y_hat / self.precision_half
+            residual = float((w * (s.y_hat - s.otf * self.mean_hat).abs() ** 2).sum() / n)
+            quadratic = float((w * s.q0_half * self.mean_hat.abs() ** 2).sum() / n)
+        else:
+            if mean is None:
+                raise ValueError("a partly observed latent grid needs the mean from CG")
+            self.mean_hat = s.rfft(mean)
+            residual = s.residual_norm2(mean)
+            quadratic = s.prior_quadratic(mean)
+        self.residual_norm2 = residual + rho * float((inv * s.k2_half).sum())
+        self.prior_quadratic = quadratic + float((inv * s.q0_half).sum())
         self.marginal_variance = float(inv.sum() / n)
         self.log_det_precision = float((w * self.precision_half.log()).sum())
 
@@ -203,6 +219,6 @@ class FourierPosterior:
         return self.system.irfft(self.mean_hat)
 
     def colour(self, white: torch.Tensor) -> torch.Tensor:
-        """Map white noise to a zero-mean draw with covariance :math:`\\Lambda^{-1}`."""
+        """Map white noise to a zero-mean draw with covariance :math:`\\Sigma`."""
         s = self.system
         return s.irfft(s.rfft(white) * self.precision_half.rsqrt())

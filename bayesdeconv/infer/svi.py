@@ -153,7 +153,9 @@ def fit_svi(
         stop = _Convergence(check_every, tol)
         bar = tqdm(range(steps), desc="SVI", file=sys.stderr, disable=not progress, leave=False)
         for step in bar:
-            loss = svi.step(y)
+            # validate distribution arguments on the first step only: later steps repeat it
+            with pyro.validation_enabled(step == 0):
+                loss = svi.step(y)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"SVI diverged at step {step}: the ELBO became {-loss}. Lower the learning "

@@ -7,5 +7,25 @@ from bayesdeconv.physics.convolution import (
     full_grid,
     psf_to_otf,
 )
+from bayesdeconv.physics.psf import (
+    airy_psf,
+    anisotropic_gaussian_psf,
+    check_psf,
+    gaussian_psf,
+    motion_psf,
+    widefield_psf_3d,
+)
 
-__all__ = ["BOUNDARIES", "ConvolutionOperator", "fft_dims", "full_grid", "psf_to_otf"]
+__all__ = [
+    "BOUNDARIES",
+    "ConvolutionOperator",
+    "airy_psf",
+    "anisotropic_gaussian_psf",
+    "check_psf",
+    "fft_dims",
+    "full_grid",
+    "gaussian_psf",
+    "motion_psf",
+    "psf_to_otf",
+    "widefield_psf_3d",
+]

@@ -73,6 +73,7 @@ class SmoothPrior:
             raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
         self.precision = precision
         self.epsilon = epsilon
+        self._spectra: dict[tuple, torch.Tensor] = {}
 
     @property
     def learned(self) -> bool:
@@ -80,8 +81,11 @@ class SmoothPrior:
         return isinstance(self.precision, GammaPrior)
 
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):
-        """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape``."""
-        return difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
+        """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
+        key = (tuple(shape), dtype, str(device))
+        if key not in self._spectra:
+            self._spectra[key] = difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
+        return self._spectra[key]
 
     def diagonal(self, ndim: int) -> float:
         """Every diagonal entry of :math:`Q_0`: :math:`2\\,\\mathrm{ndim} + \\varepsilon`."""

@@ -1,0 +1,229 @@
+"""The one-call API: :func:`deconvolve`."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bayesdeconv.infer.ivb import fit_ivb
+from bayesdeconv.infer.result import Result
+from bayesdeconv.infer.svi import fit_svi
+from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
+from bayesdeconv.physics.psf import check_psf
+from bayesdeconv.priors import SmoothPrior
+
+__all__ = ["METHODS", "NOISES", "PRIORS", "deconvolve", "prepare_image", "prepare_mask"]
+
+PRIORS = ("smooth",)
+NOISES = ("gaussian", "poisson")
+METHODS = ("ivb", "svi", "map")
+_PLANNED_PRIORS = ("piecewise", "sparse", "extreme-channel", "dip", "vae")
+_PLANNED_NOISES = ("poisson-gaussian",)
+_PLANNED_METHODS = ("vadam",)
+
+
+def _to_numpy(value, name: str) -> np.ndarray:
+    if torch.is_tensor(value):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise ValueError(f"{name} must hold real numbers, got complex values")
+    return array.astype(np.float64)
+
+
+def prepare_image(image, mask: np.ndarray | None = None) -> np.ndarray:
+    """Check an observed image: 2-D or 3-D, non-empty, finite wherever it is observed."""
+    array = _to_numpy(image, "image")
+    if array.ndim not in (2, 3):
+        raise ValueError(f"image must be 2-D or 3-D, got shape {array.shape}")
+    if array.size == 0 or min(array.shape) < 2:
+        raise ValueError(f"image of shape {array.shape} is too small")
+    bad = ~np.isfinite(array)
+    if mask is not None:
+        bad &= mask
+    if bad.any():
+        raise ValueError(
+            f"image contains {int(bad.sum())} NaN or Inf pixel(s); mark them as missing "
+            "with a mask (False = missing)"
+        )
+    return array
+
+
+def prepare_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Check an observation mask: same shape as the image, 0/1 or boolean, not all missing."""
+    if mask is None:
+        return None
+    array = mask.detach().cpu().numpy() if torch.is_tensor(mask) else np.asarray(mask)
+    if array.shape != tuple(shape):
+        raise ValueError(f"mask shape {array.shape} does not match the image shape {tuple(shape)}")
+    if array.dtype != bool:
+        if not np.issubdtype(array.dtype, np.number) or not np.isin(array, (0, 1)).all():
+            raise ValueError("mask must be boolean or hold only 0 and 1 (1 = observed)")
+        array = array.astype(bool)
+    if not array.any():
+        raise ValueError("the mask marks no pixel as observed")
+    return array
+
+
+def _make_prior(prior):
+    if not isinstance(prior, str):
+        return prior
+    if prior in PRIORS:
+        return SmoothPrior()
+    if prior in _PLANNED_PRIORS:
+        raise NotImplementedError(
+            f"prior {prior!r} is planned but not implemented yet; available: {PRIORS}"
+        )
+    raise ValueError(f"unknown prior {prior!r}; choose one of {PRIORS}")
+
+
+def _make_noise(noise):
+    if not isinstance(noise, str):
+        return noise
+    if noise == "gaussian":
+        return GaussianNoise()
+    if noise == "poisson":
+        return PoissonNoise()
+    if noise in _PLANNED_NOISES:
+        raise NotImplementedError(
+            f"noise model {noise!r} is planned but not implemented yet; available: {NOISES}"
+        )
+    raise ValueError(f"unknown noise model {noise!r}; choose one of {NOISES}")
+
+
+def _resolve_device(device) -> torch.device:
+    device = torch.device("cpu" if device is None else device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA device is available")
+    return device
+
+
+def deconvolve(
+    image,
+    psf=None,
+    *,
+    prior="smooth",
+    noise="gaussian",
+    method: str = "ivb",
+    guide: str | None = None,
+    boundary: str = "valid",
+    psf_size: int | None = None,
+    mask=None,
+    steps: int | None = None,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> Result:
+    """Bayesian deconvolution of one image in one call.
+
+    Builds :math:`y = M \\odot (k \\circledast x) + n` from the arguments, fits it with the chosen
+    engine and returns the posterior.
+
+    Parameters
+    ----------
+    image : array_like or torch.Tensor
+        Observed 2-D ``(y, x)`` or 3-D ``(z, y, x)`` image. Missing pixels may be NaN if the mask
+        marks them.
+    psf : array_like, optional
+        The PSF (same number of axes, centred at ``s // 2``, non-negative, summing to 1), applied
+        by true convolution (flip a correlation kernel first). ``None`` asks for blind
+        deconvolution, which is not implemented yet.
+    prior : str or prior object
+        Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision), or an
+        instance such as ``SmoothPrior(precision=...)``.
+    noise : str or noise object
+        ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
+    method : {"ivb", "svi", "map"}
+        Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide, or
+        MAP (SVI with a point-mass guide).
+    guide : str, optional
+        SVI guide (``"mean-field"`` default, ``"full"`` for small images).
+    boundary : {"valid", "circular"}
+        ``"valid"`` (default) models the unobserved scene beyond the image border; ``"circular"``
+        assumes a periodic image (exact Fourier posterior with IVB).
+    psf_size : int, optional
+        PSF support for blind deconvolution (not implemented yet).
+    mask : array_like of bool, optional
+        ``True`` where a pixel is observed.
+    steps : int, optional
+        Iteration limit (IVB sweeps or SVI steps); engine default when ``None``.
+    seed : int, optional
+        Random seed (SVI and posterior draws).
+    device : str or torch.device, optional
+        ``"cpu"`` (default) or ``"cuda"``.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Result
+        Posterior mean, std, PSF, ELBO trace, samples and ArviZ export.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesdeconv import deconvolve
+    >>> from bayesdeconv.physics.psf import gaussian_psf
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.random((64, 64))
+    >>> result = deconvolve(image, gaussian_psf(9, 1.5), progress=False)
+    >>> result.mean.shape, result.std.shape
+    ((64, 64), (64, 64))
+    """
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    if method in _PLANNED_METHODS:
+        raise NotImplementedError(
+            f"method {method!r} is planned but not implemented yet; available: {METHODS}"
+        )
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if guide is not None and method != "svi":
+        raise ValueError(f"guide applies to method='svi' only, not method={method!r}")
+    if steps is not None and (int(steps) != steps or steps < 1):
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+    if psf is None:
+        raise NotImplementedError(
+            "blind deconvolution (psf=None) is planned but not implemented yet; pass the PSF"
+        )
+    if psf_size is not None:
+        raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
+    device = _resolve_device(device)
+    raw = _to_numpy(image, "image")
+    mask_array = prepare_mask(mask, raw.shape)
+    observed = prepare_image(raw, mask_array)
+    if mask_array is not None:
+        observed = np.where(mask_array, observed, 0.0)
+    psf_array = check_psf(psf, image_shape=observed.shape)
+    prior_obj, noise_obj = _make_prior(prior), _make_noise(noise)
+
+    dtype = torch.float64 if method == "ivb" else torch.float32
+    operator = ConvolutionOperator(
+        psf_array, observed.shape, boundary=boundary, dtype=dtype, device=device
+    )
+    model = DeconvolutionModel(
+        operator,
+        prior=prior_obj,
+        noise=noise_obj,
+        mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
+    )
+    y = torch.as_tensor(observed, dtype=dtype, device=device)
+    if method == "ivb":
+        options = {} if steps is None else {"max_iter": int(steps)}
+        return fit_ivb(model, y, progress=progress, **options)
+    options = {} if steps is None else {"steps": int(steps)}
+    return fit_svi(
+        model,
+        y,
+        guide="map" if method == "map" else (guide or "mean-field"),
+        seed=seed,
+        progress=progress,
+        **options,
+    )
