@@ -20,15 +20,9 @@ def _tiff(path):
         return tif.asarray()
 
 
-def test_version(run_cli):
-    proc = run_cli("--version")
-    assert proc.returncode == 0
-    assert proc.stdout.strip() == f"bayesdeconv {__version__}"
-
-
 def test_version_in_process(capsys):
     assert main(["--version"]) == 0
-    assert __version__ in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == f"bayesdeconv {__version__}"
 
 
 def test_all_outputs(inputs, run_cli):
@@ -82,7 +76,7 @@ def test_quiet_svi_prints_nothing(inputs, run_cli):
     out = inputs.folder / "out.tif"
     proc = run_cli(
         "deconvolve", inputs.image, "--psf", inputs.psf, "-o", out,
-        "--method", "svi", "--steps", "30", "--seed", "1", "--boundary", "circular", "--quiet",
+        "--method", "svi", "--steps", "10", "--seed", "1", "--boundary", "circular", "--quiet",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import pytest
-from conftest import gaussian_result
+from diag_helpers import gaussian_result
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -79,8 +79,10 @@ def test_invalid_inputs(tmp_path, ivb_result):
     with pytest.raises(ValueError, match="2-D or 3-D"):
         save_report(tmp_path / "a.png", **{**args, "psf": np.ones(3)})
     with pytest.raises(ValueError, match="2-D or 3-D"):
-        save_report(tmp_path / "a.png", **{**args, "mean": np.ones(4), "std": np.ones(4),
-                                           "observed": np.ones(4)})
+        save_report(
+            tmp_path / "a.png",
+            **{**args, "mean": np.ones(4), "std": np.ones(4), "observed": np.ones(4)},
+        )
     with pytest.raises(FileNotFoundError):
         save_report(tmp_path / "missing" / "a.png", **args)
     assert list(tmp_path.iterdir()) == []
