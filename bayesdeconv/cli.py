@@ -88,11 +88,7 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}"
     text = _one_line(exc)
-    if not text:
-        return type(exc).__name__
-    if isinstance(exc, NotImplementedError):
-        return f"not implemented: {text}"
-    return text
+    return text or type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +338,9 @@ def _read_psf(path: Path, image_shape: tuple[int, ...]) -> np.ndarray:
 
     array = read_image(path).array
     name = f"the PSF in {path}"
-    check_psf(array, image_shape=image_shape, name=name, normalise=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deconvolve checks it again and warns then
+        check_psf(array, image_shape=image_shape, name=name, normalise=True)
     total = float(array.sum())
     if abs(total - 1.0) > PSF_SUM_RTOL:
         raise CLIError(f"{name} is not normalised (sum={total:.6g}); divide it by its sum")

@@ -24,7 +24,9 @@ def dense_q0(prior, shape) -> np.ndarray:
     q = np.zeros((n, n))
     for i in range(n):
         for j in range(i, n):
-            q[i, j] = q[j, i] = 0.5 * (quad(eye[i] + eye[j]) - diag[i] - diag[j]) if i != j else diag[i]
+            q[i, j] = q[j, i] = (
+                0.5 * (quad(eye[i] + eye[j]) - diag[i] - diag[j]) if i != j else diag[i]
+            )
     return q
 
 

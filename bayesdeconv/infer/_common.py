@@ -47,9 +47,15 @@ def estimate_noise_std(image: np.ndarray | torch.Tensor) -> float:
     if min(y.shape[-2:]) < 3:
         return float(y.std()) if y.numel() > 1 else 1.0
     lap = (
-        y[:, :-2, :-2] - 2 * y[:, :-2, 1:-1] + y[:, :-2, 2:]
-        - 2 * y[:, 1:-1, :-2] + 4 * y[:, 1:-1, 1:-1] - 2 * y[:, 1:-1, 2:]
-        + y[:, 2:, :-2] - 2 * y[:, 2:, 1:-1] + y[:, 2:, 2:]
+        y[:, :-2, :-2]
+        - 2 * y[:, :-2, 1:-1]
+        + y[:, :-2, 2:]
+        - 2 * y[:, 1:-1, :-2]
+        + 4 * y[:, 1:-1, 1:-1]
+        - 2 * y[:, 1:-1, 2:]
+        + y[:, 2:, :-2]
+        - 2 * y[:, 2:, 1:-1]
+        + y[:, 2:, 2:]
     )
     sigma = math.sqrt(math.pi / 2) * float(lap.abs().mean()) / 6
     scale = float(y.std())

@@ -36,8 +36,7 @@ def _check_conjugate(model: DeconvolutionModel) -> None:
         )
     if not hasattr(model.prior, "spectrum"):
         raise ValueError(
-            f"IVB needs a Gaussian image prior, got {type(model.prior).__name__}; "
-            "use method='svi'"
+            f"IVB needs a Gaussian image prior, got {type(model.prior).__name__}; use method='svi'"
         )
 
 
@@ -180,9 +179,7 @@ def fit_ivb(
             residual, quadratic = fourier.residual_norm2, fourier.prior_quadratic
             entropy = fourier.entropy
         else:
-            mean, n_cg = system.cg_mean(
-                e_gamma, e_alpha, mean, rtol=cg_rtol, max_iter=cg_max_iter
-            )
+            mean, n_cg = system.cg_mean(e_gamma, e_alpha, mean, rtol=cg_rtol, max_iter=cg_max_iter)
             cg_iterations.append(n_cg)
             d = system.normal_diagonal
             variance = 1.0 / (e_gamma * d + e_alpha * system.q0_diag)

@@ -7,7 +7,8 @@ of the latent image is Gaussian with precision and mean
     \\Lambda = \\gamma\\, C^\\top D_m C + \\alpha Q_0, \\qquad
     \\Lambda \\mu = \\gamma\\, C^\\top D_m\\, S^\\top y,
 
-where :math:`C` is the circulant blur on the latent grid, :math:`D_m = \\operatorname{diag}(S^\\top m)`
+where :math:`C` is the circulant blur on the latent grid,
+:math:`D_m = \\operatorname{diag}(S^\\top m)`
 marks observed latent pixels and :math:`Q_0` is the prior's circulant structure. When every latent
 pixel is observed (circular boundary, no holes) :math:`\\Lambda` is circulant:
 :math:`\\Lambda(\\omega) = \\gamma |K(\\omega)|^2 + \\alpha Q_0(\\omega)`, solved by one FFT pair.
@@ -139,13 +140,13 @@ class LinearGaussianSystem:
         """:math:`\\Lambda x` with two forward and two inverse FFTs."""
         x_hat = self.rfft(x)
         blurred = self.irfft(x_hat * self.otf) * self.mask
-        return self.irfft(gamma * self.rfft(blurred) * self.otf.conj() + alpha * self.q0_half * x_hat)
+        return self.irfft(
+            gamma * self.rfft(blurred) * self.otf.conj() + alpha * self.q0_half * x_hat
+        )
 
     def cg_mean(self, gamma: float, alpha: float, x0: torch.Tensor, *, rtol=1e-6, max_iter=500):
         """:math:`\\Lambda\\mu = b` by preconditioned CG, warm-started at ``x0``."""
-        precond = 1.0 / (
-            gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half
-        )
+        precond = 1.0 / (gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half)
         b = gamma * self.irfft(self.rhs_hat)
         return conjugate_gradient(
             lambda v: self.apply_precision(v, gamma, alpha),
@@ -162,7 +163,8 @@ class FourierPosterior:
 
     Within this family the ELBO is exact and closed-form even when :math:`\\Lambda` is not
     circulant (``valid`` boundary, holes): :math:`C\\Sigma C^\\top` has a constant diagonal,
-    so :math:`\\operatorname{tr}(C^\\top D_m C \\Sigma) = \\rho \\sum_\\omega |K|^2 / \\lambda(\\omega)`
+    so
+    :math:`\\operatorname{tr}(C^\\top D_m C \\Sigma) = \\rho \\sum_\\omega |K|^2 / \\lambda`
     with :math:`\\rho = N_{obs}/N` the observed fraction of the latent grid. Maximising the ELBO
     over the eigenvalues :math:`\\lambda(\\omega)` of :math:`\\Sigma^{-1}` gives
 

@@ -151,8 +151,9 @@ class Result:
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v.mean:.4g}" for k, v in self.hyperparameters.items())
+        last = self.elbo[-1] if self.elbo.size else float("nan")
         return (
             f"Result(method={self.method!r}, shape={self.mean.shape}, n_iter={self.n_iter}, "
-            f"converged={self.converged}, elbo={self.elbo[-1] if self.elbo.size else float('nan'):.6g}"
+            f"converged={self.converged}, elbo={last:.6g}"
             f"{', ' + hyper if hyper else ''}, runtime={self.runtime:.3g}s)"
         )

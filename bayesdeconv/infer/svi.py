@@ -173,15 +173,14 @@ def fit_svi(
 
     op = model.operator
     latent_mean, latent_std, hyper = summary
+    frame_mean = latent_mean[op.frame]
+    frame_std = latent_std[op.frame]
 
     def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
         sub = (slice(None),) * op.ndim if region is None else region
         if isinstance(auto, AutoNormal | AutoDelta):
             z = rng.standard_normal((n, *op.observed_shape))
-            images = op.crop(torch.as_tensor(latent_mean))[None] + z * to_numpy(
-                op.crop(torch.as_tensor(latent_std))
-            )
-            images = np.asarray(images)[(slice(None), *sub)]
+            images = (frame_mean + z * frame_std)[(slice(None), *sub)]
         else:
             images = _guide_draws(auto, state, n, rng, op, sub)
         out = {"image": images}
@@ -191,8 +190,8 @@ def fit_svi(
 
     psf = to_numpy(op.psf)
     return Result(
-        mean=to_numpy(op.crop(torch.as_tensor(latent_mean))),
-        std=to_numpy(op.crop(torch.as_tensor(latent_std))),
+        mean=frame_mean,
+        std=frame_std,
         psf=psf,
         psf_std=np.zeros_like(psf),
         elbo=-np.asarray(losses),

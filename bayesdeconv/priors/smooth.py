@@ -84,7 +84,9 @@ class SmoothPrior:
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
         key = (tuple(shape), dtype, str(device))
         if key not in self._spectra:
-            self._spectra[key] = difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
+            self._spectra[key] = (
+                difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
+            )
         return self._spectra[key]
 
     def diagonal(self, ndim: int) -> float:

@@ -91,7 +91,7 @@ class StationaryGaussian(TorchDistribution):
             - 0.5 * self.precision * self.quadratic(x)
         )
 
-    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
         shape = self._extended_shape(sample_shape)
         z = torch.randn(shape, dtype=self.spectrum.dtype, device=self.spectrum.device)
         scale = (self.precision.reshape(self._event_view) * self._half).rsqrt()
@@ -106,8 +106,10 @@ class StationaryGaussian(TorchDistribution):
     @property
     def variance(self) -> torch.Tensor:
         marginal = (1.0 / self.spectrum).mean()
-        return (marginal / self.precision).reshape(self._event_view).expand(
-            self.batch_shape + self.event_shape
+        return (
+            (marginal / self.precision)
+            .reshape(self._event_view)
+            .expand(self.batch_shape + self.event_shape)
         )
 
     def expand(self, batch_shape, _instance=None):

@@ -33,11 +33,15 @@ def test_exact_posterior_equals_dense(shape, rng):
 
 def test_exact_posterior_rejects_unsupported_models(rng):
     op = ConvolutionOperator(np.ones((3, 3)) / 9, (8, 8), boundary="valid")
-    model = DeconvolutionModel(op, prior=SmoothPrior(precision=1.0), noise=GaussianNoise(precision=1.0))
+    model = DeconvolutionModel(
+        op, prior=SmoothPrior(precision=1.0), noise=GaussianNoise(precision=1.0)
+    )
     with pytest.raises(ValueError, match="circular"):
         exact_posterior(model, rng.random((8, 8)))
     op = ConvolutionOperator(np.ones((3, 3)) / 9, (8, 8), boundary="circular")
-    model = DeconvolutionModel(op, prior=SmoothPrior(precision=GammaPrior()), noise=GaussianNoise(precision=1.0))
+    model = DeconvolutionModel(
+        op, prior=SmoothPrior(precision=GammaPrior()), noise=GaussianNoise(precision=1.0)
+    )
     with pytest.raises(ValueError, match="image_precision"):
         exact_posterior(model, rng.random((8, 8)))
     # an explicit value overrides the hyper-prior

@@ -50,8 +50,9 @@ def test_diagonal_family_matches_dense_mean_field(boundary, rng):
     result = fit_ivb(model, y, progress=False, cg_rtol=1e-12)
     assert result.info["covariance"] == "diagonal"
     a = dense_operator(op.forward, op.latent_shape)
-    mean, _, precision, _ = dense_posterior(a, dense_q0(prior, op.latent_shape), y.numpy(), mask,
-                                            alpha, gamma)
+    mean, _, precision, _ = dense_posterior(
+        a, dense_q0(prior, op.latent_shape), y.numpy(), mask, alpha, gamma
+    )
     np.testing.assert_allclose(result.latent_mean.ravel(), mean, atol=1e-9)
     np.testing.assert_allclose(result.latent_std.ravel() ** 2, 1 / np.diag(precision), rtol=1e-10)
 
@@ -79,7 +80,7 @@ def test_learned_precisions_close_to_truth():
 
 
 def _monte_carlo_elbo(model, result, y, n=400, seed=0):
-    """E_q[log p(y, x, alpha, gamma) - log q] by sampling the (mean-field) q and tracing the model."""
+    """E_q[log p(y, x, alpha, gamma) - log q]: sample the mean-field q, trace the model."""
     g = np.random.default_rng(seed)
     q_alpha = result.hyperparameters[sites.IMAGE_PRECISION]
     q_gamma = result.hyperparameters[sites.NOISE_PRECISION]
@@ -96,7 +97,9 @@ def _monte_carlo_elbo(model, result, y, n=400, seed=0):
         log_q = (
             torch.distributions.Normal(
                 torch.as_tensor(result.latent_mean), torch.as_tensor(result.latent_std)
-            ).log_prob(torch.as_tensor(x)).sum()
+            )
+            .log_prob(torch.as_tensor(x))
+            .sum()
             + torch.distributions.Gamma(q_alpha.shape, q_alpha.rate).log_prob(torch.tensor(a))
             + torch.distributions.Gamma(q_gamma.shape, q_gamma.rate).log_prob(torch.tensor(c))
         )
@@ -109,8 +112,10 @@ def test_closed_form_elbo_equals_monte_carlo_elbo_of_the_pyro_model(rng):
     op, _, y = _simulate((10, 12), "valid", psf=gaussian_psf(3, 0.8))
     mask = torch.as_tensor(rng.random((10, 12)) > 0.1)
     model = DeconvolutionModel(
-        op, prior=SmoothPrior(precision=GammaPrior(2.0, 0.01), epsilon=0.05),
-        noise=GaussianNoise(precision=GammaPrior(2.0, 1e-3)), mask=mask,
+        op,
+        prior=SmoothPrior(precision=GammaPrior(2.0, 0.01), epsilon=0.05),
+        noise=GaussianNoise(precision=GammaPrior(2.0, 1e-3)),
+        mask=mask,
     )
     result = fit_ivb(model, y, progress=False)
     assert result.info["covariance"] == "diagonal"

@@ -64,8 +64,9 @@ def test_svi_and_ivb_agree_on_learned_precisions():
 def test_full_guide_on_a_tiny_problem_has_exact_marginals():
     model, y = _problem(shape=(6, 6))
     exact = exact_posterior(model, y)
-    result = fit_svi(model, y, guide="full", steps=3000, num_particles=8, tol=0, seed=0,
-                     progress=False)
+    result = fit_svi(
+        model, y, guide="full", steps=3000, num_particles=8, tol=0, seed=0, progress=False
+    )
     assert result.std.mean() == pytest.approx(exact.marginal_variance**0.5, rel=0.15)
 
 

@@ -89,8 +89,12 @@ def test_normal_diagonal_matches_dense(rng):
     mask = torch.as_tensor(rng.random(op.observed_shape) > 0.3)
     n = int(np.prod(op.latent_shape))
     dense = np.stack(
-        [op.forward(torch.eye(n, dtype=torch.float64)[i].reshape(op.latent_shape)).numpy().ravel()
-         for i in range(n)],
+        [
+            op.forward(torch.eye(n, dtype=torch.float64)[i].reshape(op.latent_shape))
+            .numpy()
+            .ravel()
+            for i in range(n)
+        ],
         axis=1,
     )
     m = mask.numpy().ravel().astype(float)
