@@ -50,11 +50,16 @@ def smoke_requested(flag: bool = False) -> bool:
     return bool(flag) or env not in ("", "0", "false", "no") or bool(os.environ.get("CI"))
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    argv: Sequence[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """Common command-line options: ``--smoke``, ``--repeat``, ``--warmup``, ``--threads``.
 
-    ``args.smoke`` is resolved against the environment (see :func:`smoke_requested`);
-    ``args.threads`` is ``None`` (torch's default) unless given.
+    ``extra`` may add script-specific options to the parser. ``args.smoke`` is resolved against
+    the environment (see :func:`smoke_requested`); ``args.threads`` is ``None`` (torch's default)
+    unless given, else applied with ``torch.set_num_threads``.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
@@ -74,6 +79,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
         default=None,
         help="torch.set_num_threads value (default: leave torch's default)",
     )
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     args.smoke = smoke_requested(args.smoke)
     if args.repeat is None:

@@ -52,8 +52,8 @@ from _common import (  # noqa: E402
 )
 
 from bayesdeconv.guides import make_guide  # noqa: E402
-from bayesdeconv.infer.svi import fit_svi  # noqa: E402
 from bayesdeconv.infer._common import estimate_noise_std  # noqa: E402
+from bayesdeconv.infer.svi import fit_svi  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models import sites  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
@@ -231,8 +231,8 @@ def check_agreement(model, y, init, init_scale, n_eval: int) -> dict[str, Any]:
             for g1, g2 in zip(pyro_grads, plain_grads, strict=True)
         ]
         same_draw = {
-            "pyro_loss": float(pyro_loss),
-            "plain_loss": float(plain_loss),
+            "pyro_loss": float(pyro_loss.detach()),
+            "plain_loss": float(plain_loss.detach()),
             "abs_diff": abs(float(pyro_loss) - float(plain_loss)),
             "rel_diff": abs(float(pyro_loss) - float(plain_loss)) / abs(float(pyro_loss)),
             "max_grad_rel_error": max(grad_errors),
@@ -314,9 +314,15 @@ def time_fit_svi(model, y, *, steps: int, repeat: int, warmup: int) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the result files."""
-    args = parse_args(__doc__.splitlines()[0], argv)
-    size = 32 if args.smoke else 256
-    steps = 5 if args.smoke else 200
+    def options(parser) -> None:
+        parser.add_argument(
+            "--steps", type=int, default=None, help="timed SVI steps (default 200; 5 in smoke)"
+        )
+        parser.add_argument("--size", type=int, default=None, help="image side (default 256)")
+
+    args = parse_args(__doc__.splitlines()[0], argv, options)
+    size = args.size or (32 if args.smoke else 256)
+    steps = args.steps or (5 if args.smoke else 200)
     step_warmup = 2 if args.smoke else 20
     n_eval = 20 if args.smoke else 200
     default_threads = torch.get_num_threads()

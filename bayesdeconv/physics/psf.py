@@ -834,7 +834,7 @@ def check_psf(
     offset = float(np.linalg.norm(centroid - centre))
     if offset > _CENTRE_TOL:
         warnings.warn(
-            f"{name} is not centred: its centroid {tuple(np.round(centroid, 2))} is "
+            f"{name} is not centred: its centroid {tuple(round(float(c), 2) for c in centroid)} is "
             f"{offset:.2f} pixels from the centre index {tuple(int(c) for c in centre)} "
             "(s // 2); the deconvolved image will be shifted accordingly",
             UserWarning,
