@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ImageData",
     "ImageReadError",
+    "atomic_write",
     "read_image",
     "write_image",
     "write_npy",
@@ -412,7 +413,7 @@ def _normalise_unit(unit: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bool = True) -> Path:
+def atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """Run ``writer(tmp_name)`` on a temporary file, then rename it to `path`.
 
     Parameters
@@ -525,7 +526,7 @@ def write_tiff(
 
     Notes
     -----
-    The file is written atomically (see :func:`_atomic_write`). :func:`read_image` reads
+    The file is written atomically (see :func:`atomic_write`). :func:`read_image` reads
     the values (to ``float32`` precision) and the voxel size back.
     """
     arr = _check_image_array(array, "write_tiff", (2, 3))
@@ -545,7 +546,7 @@ def write_tiff(
 
         tifffile.imwrite(tmp_name, data, **kwargs)
 
-    return _atomic_write(path, writer, overwrite=overwrite)
+    return atomic_write(path, writer, overwrite=overwrite)
 
 
 def _check_voxel_size(voxel_size: Sequence[float], ndim: int) -> tuple[float, ...]:
@@ -584,7 +585,7 @@ def write_npy(path: PathLike, array: ArrayLike, *, overwrite: bool = True) -> Pa
 
     Notes
     -----
-    The file is written atomically (see :func:`_atomic_write`). No voxel size is stored.
+    The file is written atomically (see :func:`atomic_write`). No voxel size is stored.
     """
     arr = np.asarray(array)
     if arr.dtype.hasobject:
@@ -594,7 +595,7 @@ def write_npy(path: PathLike, array: ArrayLike, *, overwrite: bool = True) -> Pa
         with open(tmp_name, "wb") as handle:
             np.save(handle, arr, allow_pickle=False)
 
-    return _atomic_write(path, writer, overwrite=overwrite)
+    return atomic_write(path, writer, overwrite=overwrite)
 
 
 def write_png(path: PathLike, array: ArrayLike, *, overwrite: bool = True) -> Path:
@@ -644,7 +645,7 @@ def write_png(path: PathLike, array: ArrayLike, *, overwrite: bool = True) -> Pa
 
         Image.fromarray(image8).save(tmp_name, format="PNG")
 
-    return _atomic_write(path, writer, overwrite=overwrite)
+    return atomic_write(path, writer, overwrite=overwrite)
 
 
 def write_image(

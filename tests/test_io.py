@@ -480,11 +480,11 @@ def test_atomic_write_helper(tmp_path: Path):
         assert Path(name).suffix == ".txt"
         Path(name).write_text("new")
 
-    bio._atomic_write(target, writer)
+    bio.atomic_write(target, writer)
     assert target.read_text() == "new"
     assert not Path(seen[0]).exists()
     with pytest.raises(FileExistsError):
-        bio._atomic_write(target, writer, overwrite=False)
+        bio.atomic_write(target, writer, overwrite=False)
 
 
 def test_written_file_has_normal_permissions(tmp_path: Path):

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayesdeconv.diagnostics._atomic import atomic_write
+from bayesdeconv.io import atomic_write
 from bayesdeconv.models import sites
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -324,7 +324,7 @@ def save_arviz(idata: arviz.InferenceData, path: str | os.PathLike) -> Path:
     except ImportError:  # pragma: no cover - h5netcdf is an ArviZ dependency
         engine = "netcdf4"
 
-    def write(tmp: Path) -> None:
-        idata.to_netcdf(str(tmp), engine=engine)
+    def write(tmp: str) -> None:
+        idata.to_netcdf(tmp, engine=engine)
 
     return atomic_write(path, write)

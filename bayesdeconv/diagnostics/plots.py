@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bayesdeconv.diagnostics._atomic import atomic_write
+from bayesdeconv.io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -141,7 +141,7 @@ def save_report(
     if title:
         fig.suptitle(title)
 
-    def write(tmp: Path) -> None:
+    def write(tmp: str) -> None:
         fig.savefig(tmp, format="png", dpi=int(dpi))
 
     return atomic_write(path, write)
