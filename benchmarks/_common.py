@@ -4,7 +4,9 @@ Every script in ``benchmarks/`` is run as ``python benchmarks/<name>.py [--smoke
 ``benchmarks/results/<name>.json`` (machine readable) and ``benchmarks/results/<name>.md`` (a
 markdown report). Smoke mode (``--smoke``, or the environment variable ``BAYESDECONV_SMOKE=1``,
 or ``CI`` set) uses tiny problems and one repeat and writes to ``benchmarks/results/smoke/``
-instead, so real results are never overwritten by a quick check.
+instead, so real results are never overwritten by a quick check. The environment variable
+``BAYESDECONV_BENCH_RESULTS`` replaces ``benchmarks/results`` (the tests write to a temporary
+folder this way).
 """
 
 from __future__ import annotations
@@ -44,8 +46,13 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 """Where full runs write; smoke runs write to its ``smoke/`` sub-folder."""
 
 
-def smoke_requested(flag: bool = False) -> bool:
-    """Whether to run in smoke mode: the flag, ``BAYESDECONV_SMOKE=1`` or ``CI`` set."""
+def smoke_requested(flag: bool = False, full: bool = False) -> bool:
+    """Whether to run in smoke mode: the flag, ``BAYESDECONV_SMOKE=1`` or ``CI`` set.
+
+    ``full`` (the ``--full`` option) wins over the environment, not over ``--smoke``.
+    """
+    if full and not flag:
+        return False
     env = os.environ.get("BAYESDECONV_SMOKE", "").strip().lower()
     return bool(flag) or env not in ("", "0", "false", "no") or bool(os.environ.get("CI"))
 
@@ -55,7 +62,7 @@ def parse_args(
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
-    """Common command-line options: ``--smoke``, ``--repeat``, ``--warmup``, ``--threads``.
+    """Common options: ``--smoke``, ``--full``, ``--repeat``, ``--warmup``, ``--threads``.
 
     ``extra`` may add script-specific options to the parser. ``args.smoke`` is resolved against
     the environment (see :func:`smoke_requested`); ``args.threads`` is ``None`` (torch's default)
@@ -70,19 +77,22 @@ def parse_args(
     parser.add_argument(
         "--repeat", type=int, default=None, help="timed repetitions (default 5; 1 in smoke mode)"
     )
-    parser.add_argument(
-        "--warmup", type=int, default=None, help="untimed warm-up runs (default 1)"
-    )
+    parser.add_argument("--warmup", type=int, default=None, help="untimed warm-up runs (default 1)")
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch.set_num_threads value (default: leave torch's default)",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="full sizes even when BAYESDECONV_SMOKE or CI is set in the environment",
+    )
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
-    args.smoke = smoke_requested(args.smoke)
+    args.smoke = smoke_requested(args.smoke, args.full)
     if args.repeat is None:
         args.repeat = 1 if args.smoke else 5
     if args.warmup is None:
@@ -260,6 +270,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_results(
     name: str,
     *,
@@ -272,11 +289,14 @@ def write_results(
 ) -> tuple[Path, Path]:
     """Write ``<name>.json`` and ``<name>.md`` (under ``smoke/`` in smoke mode).
 
+    The folder is ``BAYESDECONV_BENCH_RESULTS`` if set, else :data:`RESULTS_DIR`.
+
     The JSON holds the keys ``benchmark``, ``smoke``, ``environment``, ``config``, ``results``
     and ``summary``; the markdown starts with the title and the environment.
     """
     env = environment()
-    folder = RESULTS_DIR / "smoke" if smoke else RESULTS_DIR
+    base = Path(os.environ.get("BAYESDECONV_BENCH_RESULTS") or RESULTS_DIR)
+    folder = base / "smoke" if smoke else base
     folder.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
@@ -288,12 +308,12 @@ def write_results(
     }
     json_path = folder / f"{name}.json"
     md_path = folder / f"{name}.md"
-    json_path.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
+    _write_atomic(json_path, json.dumps(_jsonable(payload), indent=2) + "\n")
     mode = " (smoke run: tiny sizes, not representative)" if smoke else ""
     text = (
         f"# {title}{mode}\n\n"
         f"Command: `python {' '.join([f'benchmarks/{Path(sys.argv[0]).name}', *sys.argv[1:]])}`\n\n"
         f"{environment_markdown(env)}\n\n{markdown_body.strip()}\n"
     )
-    md_path.write_text(text, encoding="utf-8")
+    _write_atomic(md_path, text)
     return json_path, md_path

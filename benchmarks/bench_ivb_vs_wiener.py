@@ -250,9 +250,7 @@ point-symmetric ({psf_symmetric}), so here both orientations are identical anywa
 
 
 def _ms(stats: dict[str, float]) -> str:
-    return (
-        f"{stats['median'] * 1e3:.1f} [{stats['min'] * 1e3:.1f}, {stats['max'] * 1e3:.1f}]"
-    )
+    return f"{stats['median'] * 1e3:.1f} [{stats['min'] * 1e3:.1f}, {stats['max'] * 1e3:.1f}]"
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 import pyro
 import torch
-from pyro.infer import SVI, Trace_ELBO
+from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoNormal
 from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
@@ -79,6 +80,7 @@ def fit_svi(
     tol: float = 1e-4,
     check_every: int = 100,
     seed: int | None = None,
+    jit: bool = True,
     progress: bool = True,
 ) -> Result:
     """Fit ``model`` by maximising the reparameterised ELBO with ``pyro.infer.SVI``.
@@ -110,6 +112,9 @@ def fit_svi(
         Notes); ``tol=0`` runs all ``steps``.
     seed : int, optional
         Seeds Pyro's random state for a reproducible run.
+    jit : bool
+        Compile the loss with ``JitTrace_ELBO`` (about 1.5x faster per step on CPU); the first
+        evaluation is always a plain, validated ``Trace_ELBO``.
     progress : bool
         Show a progress bar on stderr.
 
@@ -142,10 +147,17 @@ def fit_svi(
     with store.scope() as state:
         auto = make_guide(model, guide, init_values=init_values, init_scale=min(sigma, 0.1))
         optim = ClippedAdam({"lr": lr, "lrd": lr_decay ** (1.0 / steps), "clip_norm": 1e3})
-        loss_fn = Trace_ELBO(
-            num_particles=num_particles,
-            vectorize_particles=num_particles > 1,
-            max_plate_nesting=0,
+        options = {
+            "num_particles": num_particles,
+            "vectorize_particles": num_particles > 1,
+            "max_plate_nesting": 0,
+        }
+        # one validated evaluation catches shape and support errors with a readable message;
+        # the compiled loss then skips those checks
+        with pyro.validation_enabled(True), torch.no_grad():
+            Trace_ELBO(**options).loss(model, auto, y)
+        loss_fn = (
+            JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
         )
         svi = SVI(model, auto, optim, loss_fn)
         losses: list[float] = []
@@ -153,8 +165,9 @@ def fit_svi(
         stop = _Convergence(check_every, tol)
         bar = tqdm(range(steps), desc="SVI", file=sys.stderr, disable=not progress, leave=False)
         for step in bar:
-            # validate distribution arguments on the first step only: later steps repeat it
-            with pyro.validation_enabled(step == 0):
+            with pyro.validation_enabled(False), warnings.catch_warnings():
+                # torch 2.13 marks torch.jit.trace (used by JitTrace_ELBO) as deprecated
+                warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated")
                 loss = svi.step(y)
             if not math.isfinite(loss):
                 raise FloatingPointError(

@@ -73,7 +73,7 @@ class SmoothPrior:
             raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
         self.precision = precision
         self.epsilon = epsilon
-        self._spectra: dict[tuple, torch.Tensor] = {}
+        self._spectra: dict[tuple, tuple[torch.Tensor, float]] = {}
 
     @property
     def learned(self) -> bool:
@@ -82,11 +82,13 @@ class SmoothPrior:
 
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
+        return self._cached(shape, dtype, device)[0]
+
+    def _cached(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
         key = (tuple(shape), dtype, str(device))
         if key not in self._spectra:
-            self._spectra[key] = (
-                difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
-            )
+            spectrum = difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
+            self._spectra[key] = (spectrum, float(spectrum.double().log().sum()))
         return self._spectra[key]
 
     def diagonal(self, ndim: int) -> float:
@@ -103,9 +105,11 @@ class SmoothPrior:
 
     def distribution(self, precision: torch.Tensor, shape: tuple[int, ...]):
         """:math:`p(x\\mid\\alpha)` on a latent grid of ``shape`` as a Pyro distribution."""
-        spectrum = self.spectrum(shape, dtype=precision.dtype, device=precision.device)
+        spectrum, log_det = self._cached(shape, precision.dtype, precision.device)
         ndim = len(shape)
-        return StationaryGaussian(precision, spectrum, lambda x: self.quadratic(x, ndim))
+        return StationaryGaussian(
+            precision, spectrum, lambda x: self.quadratic(x, ndim), log_det=log_det
+        )
 
     def __repr__(self) -> str:
         return f"SmoothPrior(precision={self.precision!r}, epsilon={self.epsilon})"

@@ -48,6 +48,9 @@ class StationaryGaussian(TorchDistribution):
     quadratic : callable, optional
         A cheaper exact evaluation of :math:`x^\\top Q_0 x` over the event axes (for example by
         finite differences); defaults to the spectral formula.
+    log_det : float, optional
+        :math:`\\sum_\\omega \\log Q_0(\\omega)` if already known (saves :math:`N` logarithms
+        per construction).
     """
 
     arg_constraints = {"precision": constraints.positive}
@@ -59,6 +62,7 @@ class StationaryGaussian(TorchDistribution):
         precision: torch.Tensor,
         spectrum: torch.Tensor,
         quadratic: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        log_det: float | None = None,
         validate_args: bool | None = None,
     ) -> None:
         self.precision = precision
@@ -67,7 +71,7 @@ class StationaryGaussian(TorchDistribution):
         event_shape = spectrum.shape
         self._dims = fft_dims(len(event_shape))
         self._half = spectrum[..., : event_shape[-1] // 2 + 1]
-        self._log_det = spectrum.log().sum()
+        self._log_det = float(spectrum.log().sum()) if log_det is None else float(log_det)
         super().__init__(precision.shape, event_shape, validate_args=validate_args)
 
     @property
@@ -115,5 +119,5 @@ class StationaryGaussian(TorchDistribution):
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
         return StationaryGaussian(
-            self.precision.expand(batch_shape), self.spectrum, self._quadratic
+            self.precision.expand(batch_shape), self.spectrum, self._quadratic, self._log_det
         )

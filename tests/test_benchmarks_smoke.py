@@ -1,0 +1,57 @@
+"""Smoke tests for the benchmark scripts: each runs with ``--smoke`` and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("skimage")
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TOP_KEYS = {"benchmark", "smoke", "environment", "config", "results", "summary"}
+ENV_KEYS = {"date", "cpu_model", "cpu_count", "torch", "pyro", "skimage", "torch_threads"}
+
+CASES = {
+    "bench_ivb_vs_wiener": {
+        "mean_psnr_ivb",
+        "mean_psnr_wiener",
+        "mean_ratio_wiener_over_ivb",
+        "psnr_target_met",
+        "speed_target_met",
+    },
+    "bench_svi_overhead": {"agreement_ok", "target", "by_threads"},
+    "bench_ivb_fft_bound": {"circular", "valid"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_smoke(name: str, tmp_path: Path) -> None:
+    script = BENCHMARKS / f"{name}.py"
+    smoke_results = tmp_path / "smoke"
+    output = smoke_results / f"{name}.json"
+    # write to a temporary folder so that running the tests leaves the repository untouched
+    env = {**os.environ, "BAYESDECONV_SMOKE": "1", "BAYESDECONV_BENCH_RESULTS": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert output.exists()
+    assert (smoke_results / f"{name}.md").exists()
+    payload = json.loads(output.read_text(encoding="utf-8"))
+    assert TOP_KEYS <= set(payload)
+    assert payload["benchmark"] == name
+    assert payload["smoke"] is True
+    assert ENV_KEYS <= set(payload["environment"])
+    assert CASES[name] <= set(payload["summary"])
+    assert payload["results"]
