@@ -1,0 +1,29 @@
+"""CUDA paths: the same answers on the GPU as on the CPU (skipped without a CUDA device)."""
+
+import numpy as np
+import pytest
+import torch
+
+from bayesdeconv import deconvolve
+from bayesdeconv.datasets import load_demo
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("boundary", ["circular", "valid"])
+def test_ivb_on_cuda_matches_cpu(boundary):
+    case = load_demo("natural")
+    cpu = deconvolve(case.observed, case.psf, boundary=boundary, progress=False)
+    gpu = deconvolve(case.observed, case.psf, boundary=boundary, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.mean, cpu.mean, atol=1e-6)
+    np.testing.assert_allclose(gpu.std, cpu.std, rtol=1e-6)
+
+
+def test_svi_on_cuda_restores_the_image():
+    case = load_demo("natural")
+    result = deconvolve(
+        case.observed, case.psf, method="svi", steps=500, seed=0, device="cuda", progress=False
+    )
+    truth = case.truth_frame
+    assert np.mean((result.mean - truth) ** 2) < np.mean((case.observed - truth) ** 2)
+    assert result.sample(2, seed=0).shape == (2, *case.observed.shape)
