@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from bayesdeconv import deconvolve
 from bayesdeconv.datasets import load_demo
 from bayesdeconv.diagnostics.metrics import coverage, psnr

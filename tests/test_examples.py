@@ -12,7 +12,11 @@ def test_quickstart_runs_and_every_engine_improves_on_the_observation():
     env = {**os.environ, "BAYESDECONV_SMOKE": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "quickstart.py")],
-        capture_output=True, text=True, timeout=300, env=env, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
     ).stdout
     lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     observed = float(lines["observed"].split("PSNR")[1].split("dB")[0])
