@@ -98,6 +98,7 @@ class LinearGaussianSystem:
         self.y_hat = torch.fft.rfftn(self.y, dim=self.dims)
         self.rhs_hat = self.y_hat * self.otf.conj()  # F C^T D_m y
         self.weights = rfft_weights(self.shape, dtype=self.k2.dtype, device=self.k2.device)
+        self._spectral_terms: dict[str, torch.Tensor] | None = None
         self._normal_diag: torch.Tensor | None = None
 
     # -- Fourier helpers --------------------------------------------------------------------------
@@ -110,6 +111,26 @@ class LinearGaussianSystem:
     def precision_spectrum(self, gamma: float, alpha: float, fraction: float = 1.0):
         """:math:`\\gamma f |K(\\omega)|^2 + \\alpha Q_0(\\omega)` on the full grid."""
         return gamma * fraction * self.k2 + alpha * self.q0
+
+    @property
+    def spectral_terms(self) -> dict[str, torch.Tensor]:
+        """Flattened weighted spectra reused by every Fourier-family sweep (computed once).
+
+        ``w`` are the half-spectrum multiplicities, ``wk2 = w|K|²``, ``wq0 = wQ₀``, and with
+        :math:`p = w|\\hat y|^2/N` (Parseval) ``yqq = p Q₀²`` and ``yqk = p Q₀ |K|²``.
+        """
+        if self._spectral_terms is None:
+            w = self.weights.reshape(-1)
+            k2, q0 = self.k2_half.reshape(-1), self.q0_half.reshape(-1)
+            power = w * self.y_hat.abs().reshape(-1) ** 2 / self.n_latent
+            self._spectral_terms = {
+                "w": w.contiguous(),
+                "wk2": w * k2,
+                "wq0": w * q0,
+                "yqq": power * q0 * q0,
+                "yqk": power * q0 * k2,
+            }
+        return self._spectral_terms
 
     @property
     def normal_diagonal(self) -> torch.Tensor:
@@ -192,24 +213,29 @@ class FourierPosterior:
         mean: torch.Tensor | None = None,
     ) -> None:
         s = system
-        w, n, rho = s.weights, s.n_latent, s.observed_fraction
+        t = s.spectral_terms
+        n, rho = s.n_latent, s.observed_fraction
         self.system = s
-        self.precision_half = gamma * rho * s.k2_half + alpha * s.q0_half
-        inv = w / self.precision_half
+        self._gamma = gamma
+        self._mean = None if s.fully_observed else mean
+        self.precision_half = torch.add(s.k2_half, s.q0_half, alpha=alpha / (gamma * rho))
+        self.precision_half.mul_(gamma * rho)
+        inv = self.precision_half.reciprocal().reshape(-1)
         if s.fully_observed:
-            self.mean_hat = gamma * s.otf.conj() * s.y_hat / self.precision_half
-            residual = float((w * (s.y_hat - s.otf * self.mean_hat).abs() ** 2).sum() / n)
-            quadratic = float((w * s.q0_half * self.mean_hat.abs() ** 2).sum() / n)
+            # real arithmetic only: with Λ = γ|K|² + αQ₀, y - Cμ has spectrum (αQ₀/Λ) ŷ and
+            # μ has spectrum γ K̄ ŷ / Λ, so both norms are weighted sums over |ŷ|²/Λ²
+            inv2 = inv * inv
+            residual = alpha**2 * float(torch.dot(t["yqq"], inv2))
+            quadratic = gamma**2 * float(torch.dot(t["yqk"], inv2))
         else:
             if mean is None:
                 raise ValueError("a partly observed latent grid needs the mean from CG")
-            self.mean_hat = s.rfft(mean)
             residual = s.residual_norm2(mean)
             quadratic = s.prior_quadratic(mean)
-        self.residual_norm2 = residual + rho * float((inv * s.k2_half).sum())
-        self.prior_quadratic = quadratic + float((inv * s.q0_half).sum())
-        self.marginal_variance = float(inv.sum() / n)
-        self.log_det_precision = float((w * self.precision_half.log()).sum())
+        self.residual_norm2 = residual + rho * float(torch.dot(t["wk2"], inv))
+        self.prior_quadratic = quadratic + float(torch.dot(t["wq0"], inv))
+        self.marginal_variance = float(torch.dot(t["w"], inv)) / n
+        self.log_det_precision = float(torch.dot(t["w"], self.precision_half.log().reshape(-1)))
 
     @property
     def entropy(self) -> float:
@@ -218,7 +244,11 @@ class FourierPosterior:
 
     @property
     def mean(self) -> torch.Tensor:
-        return self.system.irfft(self.mean_hat)
+        """:math:`\\mu` on the latent grid (one inverse FFT in the fully observed case)."""
+        if self._mean is not None:
+            return self._mean
+        s = self.system
+        return s.irfft(self._gamma * s.rhs_hat / self.precision_half)
 
     def colour(self, white: torch.Tensor) -> torch.Tensor:
         """Map white noise to a zero-mean draw with covariance :math:`\\Sigma`."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyro.distributions as dist
 import torch
+from scipy.special import digamma
 
 __all__ = ["GammaPrior", "GammaPosterior"]
 
@@ -89,15 +90,13 @@ class GammaPosterior:
     @property
     def mean_log(self) -> float:
         """:math:`\\mathbb E\\log\\theta = \\psi(a) - \\log b`."""
-        return float(torch.special.digamma(torch.tensor(self.shape, dtype=torch.float64))) - (
-            math.log(self.rate)
-        )
+        return float(digamma(self.shape)) - math.log(self.rate)
 
     @property
     def entropy(self) -> float:
         """:math:`a - \\log b + \\log\\Gamma(a) + (1 - a)\\psi(a)`."""
-        a = torch.tensor(self.shape, dtype=torch.float64)
-        return float(a - math.log(self.rate) + torch.lgamma(a) + (1 - a) * torch.digamma(a))
+        a = self.shape
+        return a - math.log(self.rate) + math.lgamma(a) + (1 - a) * float(digamma(a))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` independent draws."""
