@@ -8,6 +8,7 @@ import torch
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
+from bayesdeconv.infer.vadam import fit_vadam
 from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
@@ -18,10 +19,9 @@ __all__ = ["METHODS", "NOISES", "PRIORS", "deconvolve", "prepare_image", "prepar
 
 PRIORS = ("smooth",)
 NOISES = ("gaussian", "poisson")
-METHODS = ("ivb", "svi", "map")
+METHODS = ("ivb", "svi", "map", "vadam")
 _PLANNED_PRIORS = ("piecewise", "sparse", "extreme-channel", "dip", "vae")
 _PLANNED_NOISES = ("poisson-gaussian",)
-_PLANNED_METHODS = ("vadam",)
 
 
 def _to_numpy(value, name: str) -> np.ndarray:
@@ -140,9 +140,9 @@ def deconvolve(
         instance such as ``SmoothPrior(precision=...)``.
     noise : str or noise object
         ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
-    method : {"ivb", "svi", "map"}
-        Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide, or
-        MAP (SVI with a point-mass guide).
+    method : {"ivb", "svi", "map", "vadam"}
+        Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide,
+        MAP (SVI with a point-mass guide), or Vadam (mean-field VI by weight perturbation).
     guide : str, optional
         SVI guide (``"mean-field"`` default, ``"full"`` for small images).
     boundary : {"valid", "circular"}
@@ -179,10 +179,6 @@ def deconvolve(
     """
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    if method in _PLANNED_METHODS:
-        raise NotImplementedError(
-            f"method {method!r} is planned but not implemented yet; available: {METHODS}"
-        )
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if guide is not None and method != "svi":
@@ -219,6 +215,8 @@ def deconvolve(
         options = {} if steps is None else {"max_iter": int(steps)}
         return fit_ivb(model, y, progress=progress, **options)
     options = {} if steps is None else {"steps": int(steps)}
+    if method == "vadam":
+        return fit_vadam(model, y, seed=seed, progress=progress, **options)
     return fit_svi(
         model,
         y,

@@ -55,7 +55,7 @@ def test_mask_raises_std_in_holes(blurred):
     assert np.median(hole) > 1.3 * np.median(result.std[mask])
 
 
-@pytest.mark.parametrize("method", ["svi", "map"])
+@pytest.mark.parametrize("method", ["svi", "map", "vadam"])
 def test_svi_methods(blurred, method):
     y, psf, truth = blurred
     result = deconvolve(y, psf, method=method, steps=400, seed=0, progress=False)
@@ -67,7 +67,6 @@ def test_svi_methods(blurred, method):
     ("kwargs", "error", "match"),
     [
         ({"psf": None}, NotImplementedError, "blind"),
-        ({"method": "vadam"}, NotImplementedError, "vadam"),
         ({"prior": "piecewise"}, NotImplementedError, "piecewise"),
         ({"noise": "poisson-gaussian"}, NotImplementedError, "poisson-gaussian"),
         ({"method": "gibbs"}, ValueError, "unknown method"),

@@ -3,12 +3,19 @@
 from bayesdeconv.infer.exact import ExactPosterior, exact_posterior
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
+from bayesdeconv.infer.svi import fit_svi
+from bayesdeconv.infer.vadam import fit_vadam, vadam_fixed_point_precision
+from bayesdeconv.infer.vadam_optimizer import Vadam
 
 __all__ = [
     "ExactPosterior",
     "LogNormalPosterior",
     "PointValue",
     "Result",
+    "Vadam",
     "exact_posterior",
     "fit_ivb",
+    "fit_svi",
+    "fit_vadam",
+    "vadam_fixed_point_precision",
 ]

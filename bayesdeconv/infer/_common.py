@@ -7,9 +7,18 @@ import math
 import numpy as np
 import torch
 
+from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.priors.hyper import GammaPrior
 
-__all__ = ["as_observed", "estimate_noise_std", "initial_image", "to_numpy"]
+__all__ = [
+    "Convergence",
+    "as_observed",
+    "estimate_noise_std",
+    "initial_image",
+    "initial_values",
+    "to_numpy",
+]
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
@@ -75,3 +84,46 @@ def initial_image(model: DeconvolutionModel, observed: torch.Tensor) -> torch.Te
     for sl, n in zip(reversed(op.frame), reversed(op.latent_shape), strict=True):
         pad += [sl.start, n - sl.stop]
     return torch.nn.functional.pad(y[None, None], pad, mode="replicate")[0, 0]
+
+
+def initial_values(model: DeconvolutionModel, y: torch.Tensor) -> tuple[dict, float]:
+    """Starting point: the observation on the latent grid and data-driven precisions."""
+    x0 = initial_image(model, y)
+    values = {sites.IMAGE: x0}
+    sigma = estimate_noise_std(to_numpy(y))
+    spec = model.prior.precision
+    if isinstance(spec, GammaPrior):
+        n = math.prod(model.latent_shape)
+        quad = float(model.prior.quadratic(x0, model.ndim))
+        value = spec.init if spec.init is not None else n / max(quad, 1e-12)
+        values[sites.IMAGE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
+    spec = getattr(model.noise, "precision", None)
+    if isinstance(spec, GammaPrior):
+        value = spec.init if spec.init is not None else 1.0 / sigma**2
+        values[sites.NOISE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
+    return values, sigma
+
+
+class Convergence:
+    """Stop when the mean loss of a window no longer improves detectably on the previous one.
+
+    Improvement :math:`\\bar\\ell_{k-1} - \\bar\\ell_k` below both ``tol`` relative to
+    :math:`|\\bar\\ell_k|` and two standard errors of the difference (the MC noise) counts as
+    converged.
+    """
+
+    def __init__(self, window: int, tol: float) -> None:
+        self.window, self.tol = window, tol
+        self.previous: tuple[float, float] | None = None
+
+    def __call__(self, losses: list[float]) -> bool:
+        if len(losses) % self.window:
+            return False
+        chunk = np.asarray(losses[-self.window :])
+        current = (float(chunk.mean()), float(chunk.var(ddof=1) / len(chunk)))
+        previous, self.previous = self.previous, current
+        if previous is None:
+            return False
+        improvement = previous[0] - current[0]
+        noise = 2.0 * math.sqrt(previous[1] + current[1])
+        return improvement < max(self.tol * abs(current[0]), noise)

@@ -16,56 +16,13 @@ from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
 from bayesdeconv.guides import make_guide
-from bayesdeconv.infer._common import as_observed, estimate_noise_std, initial_image, to_numpy
+from bayesdeconv.infer._common import Convergence, as_observed, initial_values, to_numpy
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.priors.hyper import GammaPrior
 
 __all__ = ["fit_svi"]
-
-
-def _initial_values(model: DeconvolutionModel, y: torch.Tensor) -> tuple[dict, float]:
-    """Starting point: the observation on the latent grid and data-driven precisions."""
-    x0 = initial_image(model, y)
-    values = {sites.IMAGE: x0}
-    sigma = estimate_noise_std(to_numpy(y))
-    spec = model.prior.precision
-    if isinstance(spec, GammaPrior):
-        n = math.prod(model.latent_shape)
-        quad = float(model.prior.quadratic(x0, model.ndim))
-        value = spec.init if spec.init is not None else n / max(quad, 1e-12)
-        values[sites.IMAGE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
-    spec = getattr(model.noise, "precision", None)
-    if isinstance(spec, GammaPrior):
-        value = spec.init if spec.init is not None else 1.0 / sigma**2
-        values[sites.NOISE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
-    return values, sigma
-
-
-class _Convergence:
-    """Stop when the mean loss of a window no longer improves detectably on the previous one.
-
-    Improvement :math:`\\bar\\ell_{k-1} - \\bar\\ell_k` below both ``tol`` relative to
-    :math:`|\\bar\\ell_k|` and two standard errors of the difference (the MC noise) counts as
-    converged.
-    """
-
-    def __init__(self, window: int, tol: float) -> None:
-        self.window, self.tol = window, tol
-        self.previous: tuple[float, float] | None = None
-
-    def __call__(self, losses: list[float]) -> bool:
-        if len(losses) % self.window:
-            return False
-        chunk = np.asarray(losses[-self.window :])
-        current = (float(chunk.mean()), float(chunk.var(ddof=1) / len(chunk)))
-        previous, self.previous = self.previous, current
-        if previous is None:
-            return False
-        improvement = previous[0] - current[0]
-        noise = 2.0 * math.sqrt(previous[1] + current[1])
-        return improvement < max(self.tol * abs(current[0]), noise)
 
 
 def fit_svi(
@@ -140,7 +97,7 @@ def fit_svi(
         raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={lr}, lr_decay={lr_decay}")
     start_time = time.perf_counter()
     y = as_observed(model, observed)
-    init_values, sigma = _initial_values(model, y)
+    init_values, sigma = initial_values(model, y)
     if seed is not None:
         pyro.set_rng_seed(seed)
     store = pyro.get_param_store()
@@ -162,7 +119,7 @@ def fit_svi(
         svi = SVI(model, auto, optim, loss_fn)
         losses: list[float] = []
         converged = False
-        stop = _Convergence(check_every, tol)
+        stop = Convergence(check_every, tol)
         bar = tqdm(range(steps), desc="SVI", file=sys.stderr, disable=not progress, leave=False)
         for step in bar:
             with pyro.validation_enabled(False), warnings.catch_warnings():

@@ -86,8 +86,6 @@ def _setup(case: str, inputs) -> list[str]:
         return ["deconvolve", image, "--psf", psf, "-o", str(folder / "out.png")]
     if case == "missing-output-dir":
         return ["deconvolve", image, "--psf", psf, "-o", str(folder / "no" / "such" / "out.tif")]
-    if case == "method-vadam":
-        return ["deconvolve", image, "--psf", psf, "--method", "vadam", *outputs]
     if case == "planned-prior":
         return ["deconvolve", image, "--psf", psf, "--prior", "sparse", *outputs]
     if case == "unknown-prior":
@@ -138,7 +136,6 @@ CASES = [
     "two-outputs-same-file",
     "output-not-tiff",
     "missing-output-dir",
-    "method-vadam",
     "planned-prior",
     "unknown-prior",
     "poisson-with-ivb",
@@ -172,7 +169,6 @@ EXPECTED = {
     "mask-shape-mismatch": "mask shape",
     "output-is-input": "refusing to overwrite",
     "missing-output-dir": "does not exist",
-    "method-vadam": "not implemented",
     "blind": "not implemented",
     "cuda-unavailable": "cuda",
     "no-psf-no-blind": "give --psf psf or --blind --psf-size n",
