@@ -11,9 +11,9 @@ from bayesdeconv.physics import ConvolutionOperator, gaussian_psf
 @pytest.fixture
 def blurred(rng):
     psf = gaussian_psf(7, 1.2)
-    truth = np.zeros((48 + 6, 40 + 6))
-    truth[15:35, 10:30] = 1.0
     op = ConvolutionOperator(psf, (48, 40), boundary="valid")
+    truth = np.zeros(op.latent_shape)
+    truth[15:35, 10:30] = 1.0
     y = op.forward(torch.as_tensor(truth)).numpy() + 0.01 * rng.standard_normal((48, 40))
     return y, psf, op.crop(torch.as_tensor(truth)).numpy()
 

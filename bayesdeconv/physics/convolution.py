@@ -16,7 +16,8 @@ Boundaries
     The latent image has the observed shape and the blur wraps around (a circulant operator,
     diagonal in Fourier space).
 ``boundary="valid"``
-    The latent image is larger than the observation by ``s - 1`` pixels per axis. The blur is a
+    The latent image is larger than the observation by at least ``s - 1`` pixels per axis
+    (rounded up to an FFT-friendly size, :func:`scipy.fft.next_fast_len`). The blur is a
     circular convolution on that larger grid followed by a crop :math:`S` to the pixels whose
     neighbourhood lies entirely inside the latent grid, so no wrap-around ever reaches an observed
     pixel. The latent border is simply *unobserved*: it is what the observation mask excludes,
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from scipy.fft import next_fast_len
 
 __all__ = ["BOUNDARIES", "ConvolutionOperator", "fft_dims", "full_grid", "psf_to_otf"]
 
@@ -131,7 +133,13 @@ class ConvolutionOperator:
         self.observed_shape = observed_shape
         size = tuple(psf_t.shape)
         if boundary == "valid":
-            self.latent_shape = tuple(n + s - 1 for n, s in zip(observed_shape, size, strict=True))
+            # at least n + s - 1 (no wrap-around reaches an observed pixel), rounded up to a
+            # size with small prime factors so the FFTs stay fast; the extra pixels are just
+            # more unobserved border
+            self.latent_shape = tuple(
+                next_fast_len(n + s - 1, real=True)
+                for n, s in zip(observed_shape, size, strict=True)
+            )
             starts = tuple(s - 1 - s // 2 for s in size)
         else:
             self.latent_shape = observed_shape

@@ -35,7 +35,9 @@ def test_valid_equals_scipy_direct_convolution(ndim, psf_shape, rng):
     k = _psf(psf_shape, rng)
     op = ConvolutionOperator(k, SHAPES[ndim], boundary="valid")
     x = rng.standard_normal(op.latent_shape)
-    expected = scipy.signal.convolve(x, k, mode="valid", method="direct")
+    # the latent grid may be padded beyond n + s - 1 (FFT-friendly size): extra border
+    support = tuple(slice(0, n + s - 1) for n, s in zip(op.observed_shape, psf_shape, strict=True))
+    expected = scipy.signal.convolve(x[support], k, mode="valid", method="direct")
     assert expected.shape == op.observed_shape
     np.testing.assert_allclose(op.forward(torch.as_tensor(x)).numpy(), expected, atol=1e-12)
 
@@ -59,6 +61,21 @@ def test_convolution_orientation_is_true_convolution():
     x[4, 4] = 1.0
     y = op.forward(x).numpy()
     assert y[4 - 1, 4 + 2] == pytest.approx(1.0)  # k[0, 4] is offset (-1, +2) from the centre
+
+
+def _five_smooth(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def test_valid_latent_grid_is_fft_friendly():
+    op = ConvolutionOperator(np.ones((13, 5)) / 65, (250, 97), boundary="valid")
+    needed = (250 + 12, 97 + 4)  # 262 = 2 * 131, 101 is prime
+    for size, low in zip(op.latent_shape, needed, strict=True):
+        assert size >= low and _five_smooth(size)
+        assert not any(_five_smooth(m) for m in range(low, size))  # the smallest such size
 
 
 def test_valid_frame_is_colocated_with_observation(rng):
