@@ -158,7 +158,7 @@ def fit_ivb(
     n_obs, n_lat = system.n_observed, system.n_latent
 
     mean = initial_image(model, y)
-    sigma = estimate_noise_std(y if model.mask is None else to_numpy(y))
+    sigma = estimate_noise_std(y)
     e_gamma, e_log_gamma = _start(noise_spec, 1.0 / sigma**2)
     e_alpha, e_log_alpha = _start(prior_spec, n_lat / max(system.prior_quadratic(mean), 1e-12))
     q_gamma = q_alpha = None

@@ -26,43 +26,7 @@ import torch
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.priors.stationary import rfft_weights
 
-__all__ = ["FourierPosterior", "LinearGaussianSystem", "conjugate_gradient"]
-
-
-def conjugate_gradient(apply, b, x0, precondition, *, rtol: float = 1e-6, max_iter: int = 500):
-    """Preconditioned conjugate gradients for a symmetric positive definite operator.
-
-    Every iterate lowers :math:`\\tfrac12 x^\\top \\Lambda x - b^\\top x` (so a warm-started, early-
-    stopped solve still increases the ELBO). Stops when
-    :math:`\\|b - \\Lambda x\\| \\le \\text{rtol}\\,\\|b\\|`.
-
-    Returns
-    -------
-    x : torch.Tensor
-        The solution estimate.
-    iterations : int
-        Iterations used.
-    """
-    x = x0.clone()
-    r = b - apply(x)
-    b_norm = torch.linalg.vector_norm(b)
-    if b_norm == 0:
-        return torch.zeros_like(b), 0
-    z = precondition(r)
-    p = z.clone()
-    rz = torch.sum(r * z)
-    for it in range(max_iter):
-        if torch.linalg.vector_norm(r) <= rtol * b_norm:
-            return x, it
-        ap = apply(p)
-        step = rz / torch.sum(p * ap)
-        x = x + step * p
-        r = r - step * ap
-        z = precondition(r)
-        rz_new = torch.sum(r * z)
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x, max_iter
+__all__ = ["FourierPosterior", "LinearGaussianSystem"]
 
 
 class LinearGaussianSystem:
@@ -99,6 +63,7 @@ class LinearGaussianSystem:
         self.rhs_hat = self.y_hat * self.otf.conj()  # F C^T D_m y
         self.weights = rfft_weights(self.shape, dtype=self.k2.dtype, device=self.k2.device)
         self._spectral_terms: dict[str, torch.Tensor] | None = None
+        self._weights_ri: torch.Tensor | None = None
         self._normal_diag: torch.Tensor | None = None
 
     # -- Fourier helpers --------------------------------------------------------------------------
@@ -158,25 +123,72 @@ class LinearGaussianSystem:
         return self.irfft(gamma * self.rhs_hat / (gamma * self.k2_half + alpha * self.q0_half))
 
     def apply_precision(self, x: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
-        """:math:`\\Lambda x` with two forward and two inverse FFTs."""
-        x_hat = self.rfft(x)
+        """:math:`\\Lambda x` (real space; two FFT pairs)."""
+        return self.irfft(self._apply_hat(self.rfft(x), gamma, alpha))
+
+    def _apply_hat(self, x_hat: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
+        """:math:`F\\Lambda x` from :math:`F x`: one FFT pair (the mask is the only
+        non-diagonal step in Fourier space)."""
         blurred = self.irfft(x_hat * self.otf) * self.mask
-        return self.irfft(
-            gamma * self.rfft(blurred) * self.otf.conj() + alpha * self.q0_half * x_hat
-        )
+        return gamma * self.rfft(blurred) * self.otf.conj() + alpha * self.q0_half * x_hat
+
+    def _inner(self, a_hat: torch.Tensor, b_hat: torch.Tensor) -> float:
+        """:math:`a^\\top b` of two real images from their half spectra (Parseval)."""
+        if self._weights_ri is None:  # the weights for interleaved (real, imag) pairs
+            w = self.weights / self.n_latent
+            self._weights_ri = torch.stack([w, w], dim=-1).reshape(-1)
+        a = torch.view_as_real(a_hat).reshape(-1)
+        b = torch.view_as_real(b_hat).reshape(-1)
+        return float(torch.dot(a * self._weights_ri, b))
 
     def cg_mean(self, gamma: float, alpha: float, x0: torch.Tensor, *, rtol=1e-6, max_iter=500):
-        """:math:`\\Lambda\\mu = b` by preconditioned CG, warm-started at ``x0``."""
+        """:math:`\\Lambda\\mu = b` by preconditioned CG, warm-started at ``x0``.
+
+        Every CG vector is kept as its half spectrum, so the preconditioner
+        :math:`(\\gamma\\rho|K|^2 + \\alpha Q_0)^{-1}` and the inner products (Parseval) are
+        elementwise, and an iteration costs a single FFT pair: the one that applies the mask.
+        Each iterate lowers :math:`\\tfrac12 x^\\top\\Lambda x - b^\\top x`, so a warm-started,
+        early-stopped solve still increases the ELBO. Stops when
+        :math:`\\|b - \\Lambda x\\| \\le \\text{rtol}\\,\\|b\\|`.
+
+        Returns
+        -------
+        x : torch.Tensor
+            The solution estimate (real space).
+        iterations : int
+            CG iterations used.
+        """
         precond = 1.0 / (gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half)
-        b = gamma * self.irfft(self.rhs_hat)
-        return conjugate_gradient(
-            lambda v: self.apply_precision(v, gamma, alpha),
-            b,
-            x0,
-            lambda r: self.irfft(self.rfft(r) * precond),
-            rtol=rtol,
-            max_iter=max_iter,
-        )
+        back = gamma * self.otf.conj()  # F C^T, scaled
+        ridge = alpha * self.q0_half
+
+        def apply(v_hat: torch.Tensor) -> torch.Tensor:
+            blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
+            return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
+
+        b_hat = gamma * self.rhs_hat
+        b_norm = self._inner(b_hat, b_hat) ** 0.5
+        if b_norm == 0:
+            return torch.zeros_like(x0), 0
+        x_hat = self.rfft(x0)
+        r_hat = b_hat - apply(x_hat)
+        z_hat = precond * r_hat
+        p_hat = z_hat.clone()
+        rz = self._inner(r_hat, z_hat)
+        iterations = max_iter
+        for it in range(max_iter):
+            if self._inner(r_hat, r_hat) ** 0.5 <= rtol * b_norm:
+                iterations = it
+                break
+            ap_hat = apply(p_hat)
+            step = rz / self._inner(p_hat, ap_hat)
+            x_hat.add_(p_hat, alpha=step)
+            r_hat.sub_(ap_hat, alpha=step)
+            torch.mul(precond, r_hat, out=z_hat)
+            rz_new = self._inner(r_hat, z_hat)
+            p_hat.mul_(rz_new / rz).add_(z_hat)
+            rz = rz_new
+        return self.irfft(x_hat), iterations
 
 
 class FourierPosterior:
