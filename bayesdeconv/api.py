@@ -44,7 +44,10 @@ def prepare_image(image, mask: np.ndarray | None = None) -> np.ndarray:
     if array.ndim not in (2, 3):
         raise ValueError(f"image must be 2-D or 3-D, got shape {array.shape}")
     if array.size == 0 or min(array.shape) < 2:
-        raise ValueError(f"image of shape {array.shape} is too small")
+        raise ValueError(
+            f"image of shape {array.shape} is too small or has a singleton axis "
+            "(squeeze it to a 2-D image)"
+        )
     bad = ~np.isfinite(array)
     if mask is not None:
         bad &= mask
@@ -99,7 +102,10 @@ def _make_noise(noise):
 
 
 def _resolve_device(device) -> torch.device:
-    device = torch.device("cpu" if device is None else device)
+    try:
+        device = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA device is available")
     return device
@@ -155,7 +161,9 @@ def deconvolve(
     steps : int, optional
         Iteration limit (IVB sweeps or SVI steps); engine default when ``None``.
     seed : int, optional
-        Random seed (SVI and posterior draws).
+        Seeds the stochastic engines (SVI, MAP, Vadam) through ``pyro.set_rng_seed``, which
+        also re-seeds the global torch, numpy and ``random`` generators. IVB is deterministic;
+        posterior draws take their own seed (``Result.sample(n, seed=...)``).
     device : str or torch.device, optional
         ``"cpu"`` (default) or ``"cuda"``.
     progress : bool
@@ -199,6 +207,16 @@ def deconvolve(
         observed = np.where(mask_array, observed, 0.0)
     psf_array = check_psf(psf, image_shape=observed.shape)
     prior_obj, noise_obj = _make_prior(prior), _make_noise(noise)
+    if method == "ivb" and not getattr(noise_obj, "conjugate", False):
+        raise ValueError(
+            f"method='ivb' needs Gaussian noise; use method='svi' (or 'vadam') for "
+            f"{type(noise_obj).__name__}"
+        )
+    if isinstance(noise_obj, PoissonNoise) and np.any(observed < 0):
+        raise ValueError(
+            "Poisson noise needs non-negative counts, but the image has negative values; "
+            "subtract less background or use noise='gaussian'"
+        )
 
     dtype = torch.float64 if method == "ivb" else torch.float32
     operator = ConvolutionOperator(

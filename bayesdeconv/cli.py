@@ -18,7 +18,8 @@ stderr and no output file written; 1 (with a traceback) for an unexpected failur
 
 Outputs are written only after everything has been computed: each goes to a temporary file
 in its target directory, and the temporary files are renamed over the targets at the very end.
-An output may never be one of the input files.
+Existing targets are moved aside first and put back if any rename fails, so a run replaces
+either all of its outputs or none. An output may never be one of the input files.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import os
 import sys
 import tempfile
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from typing import NoReturn
 import numpy as np
 
 from bayesdeconv import __version__
-from bayesdeconv.io import ImageReadError, read_image, write_tiff
+from bayesdeconv.io import ImageReadError, direct_writes, read_image, write_tiff
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -292,10 +294,46 @@ def _remove_quietly(paths: Iterator[Path] | Sequence[Path]) -> None:
             path.unlink()
 
 
+def _backup_name(target: Path) -> Path:
+    """A fresh name next to `target` for moving the existing file aside."""
+    return target.with_name(f".{target.name}.bak-{uuid.uuid4().hex}")
+
+
+def _commit(staged: Sequence[tuple[Path, Path]]) -> None:
+    """Rename every ``(temp, target)`` pair into place, all or nothing.
+
+    Existing targets are first moved aside to backup names in their own folders; then the
+    temporary files are renamed over the targets. If any rename fails, the new files already
+    placed are removed and the backups are renamed back, so every target is as before; on
+    success the backups are deleted. A backup that cannot be restored is left in place
+    rather than deleted, so no previous data are lost.
+    """
+    backups: list[tuple[Path, Path]] = []  # (target, backup)
+    placed: list[Path] = []
+    try:
+        for _, target in staged:
+            if os.path.lexists(target):
+                backup = _backup_name(target)
+                os.replace(target, backup)
+                backups.append((target, backup))
+        for temp, target in staged:
+            os.replace(temp, target)
+            placed.append(target)
+    except BaseException:
+        _remove_quietly(placed)
+        for target, backup in reversed(backups):
+            with contextlib.suppress(OSError):
+                os.replace(backup, target)
+        _remove_quietly(temp for temp, _ in staged)
+        raise
+    _remove_quietly(backup for _, backup in backups)
+
+
 def _write_all(outputs: Sequence[_Output]) -> None:
     """Write every output to a temporary file next to it, then rename all of them.
 
-    If any write fails, every temporary file is removed and no destination is touched.
+    If any write fails, every temporary file is removed and no destination is touched. The
+    renames are all or nothing as far as the file system allows (see :func:`_commit`).
 
     Parameters
     ----------
@@ -304,25 +342,31 @@ def _write_all(outputs: Sequence[_Output]) -> None:
     """
     staged: list[tuple[Path, Path]] = []
     try:
-        for output in outputs:
-            target = output.path
-            handle, name = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=f".part{target.suffix}"
-            )
-            os.close(handle)
-            temp = Path(name)
-            staged.append((temp, target))
-            output.write(temp)
-            os.chmod(temp, _new_file_mode(target))
+        with direct_writes():  # the writers write straight to our temporary files
+            for output in outputs:
+                target = output.path
+                handle, name = tempfile.mkstemp(
+                    dir=target.parent, prefix=f".{target.name}.", suffix=f".part{target.suffix}"
+                )
+                os.close(handle)
+                temp = Path(name)
+                staged.append((temp, target))
+                output.write(temp)
+                os.chmod(temp, _new_file_mode(target))
     except BaseException:
         _remove_quietly(temp for temp, _ in staged)
         raise
-    for index, (temp, target) in enumerate(staged):
-        try:
-            os.replace(temp, target)
-        except BaseException:
-            _remove_quietly(temp for temp, _ in staged[index:])
-            raise
+    _commit(staged)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its ancestors that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    current = folder.absolute()
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    return missing
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,8 +530,15 @@ def _run_demo(args: argparse.Namespace) -> list[str]:
             _Output(folder / f"{name}_std.tif", lambda p, r=result: write_tiff(p, r.std)),
             _Output(folder / f"{name}_report.png", lambda p, kw=report: save_report(p, **kw)),
         ]
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_all(files)
+    created = _missing_folders(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_all(files)
+    except BaseException:
+        for path in created:  # deepest first; only folders this run created (now empty)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
     lines.append(f"{PROG}: wrote {len(files)} files to {folder}")
     return lines

@@ -13,8 +13,11 @@ Value conventions
   data are usually photon counts, and the noise model needs them unscaled.
 * 8-bit PNGs are divided by 255 and 16-bit PNGs by 65535, so they lie in ``[0, 1]``. PNG is
   a display format, so these files are treated as intensities on a fixed scale.
-* A colour PNG (RGB, RGBA, palette) is converted to grayscale luminance
+* A colour PNG (RGB, RGBA, palette) or RGB/RGBA TIFF is converted to grayscale luminance
   ``0.299 R + 0.587 G + 0.114 B`` with a :class:`UserWarning`. Alpha channels are dropped.
+  (TIFF integer colour values are not rescaled.)
+* A TIFF with a time or channel axis (tifffile axes ``T`` or ``C`` longer than 1) is refused:
+  only single 2-D images and z-stacks are images here.
 * NaN and Inf values are kept as they are. Checking for them is left to the caller.
 
 Writing
@@ -22,15 +25,19 @@ Writing
 :func:`write_tiff`, :func:`write_npy`, :func:`write_png` and the dispatcher :func:`write_image`
 all write atomically. The data go to a temporary file in the target directory, which is then
 renamed over the target with :func:`os.replace`. A failed write never leaves a partial file
-and never damages an existing one.
+and never damages an existing one. A caller that stages several outputs in temporary files
+of its own (the command line does) can turn this off with :func:`direct_writes`, so that
+each output is written once, straight to the caller's temporary file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +51,7 @@ __all__ = [
     "ImageData",
     "ImageReadError",
     "atomic_write",
+    "direct_writes",
     "read_image",
     "write_image",
     "write_npy",
@@ -80,6 +88,14 @@ _RESUNIT_CENTIMETER = 3
 
 _REASON_MAX_CHARS = 200
 _NPY_MAGIC = b"\x93NUMPY"
+
+# Luminance weights (ITU-R BT.601), as used by Pillow's "L" conversion.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+# Set by direct_writes(): atomic_write then writes straight to its target.
+_DIRECT_WRITES: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "bayesdeconv_io_direct_writes", default=False
+)
 
 
 class ImageReadError(ValueError):
@@ -160,8 +176,9 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     ------
     ImageReadError
         If the file is missing, is a directory, is empty, has an unsupported suffix, cannot
-        be parsed, holds complex or non-numeric data, holds no pixels, is not 2-D or 3-D
-        after removing singleton axes, or does not have `ndim` dimensions.
+        be parsed, holds complex or non-numeric data, holds no pixels, is a TIFF with a time
+        or channel axis, is not 2-D or 3-D after removing singleton axes, or does not have
+        `ndim` dimensions.
     ValueError
         If `ndim` is not None, 2 or 3.
 
@@ -169,7 +186,11 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     -----
     Integer TIFF and ``.npy`` data keep their values (they are usually photon counts).
     8-bit and 16-bit PNGs are divided by 255 and 65535, giving values in ``[0, 1]``. Colour
-    PNGs become grayscale luminance, with a :class:`UserWarning`.
+    PNGs and RGB/RGBA TIFFs become grayscale luminance, with a :class:`UserWarning`.
+
+    TIFF axes come from tifffile's first series: ImageJ z-stacks (``ZYX``) and plain stacks
+    (an unlabelled leading axis, ``QYX`` or ``IYX``) are read as ``(z, y, x)``; time (``T``)
+    and channel (``C``) axes longer than 1 are refused.
 
     Voxel sizes are only read from TIFF files:
 
@@ -304,7 +325,7 @@ def _read_png(path: Path) -> _ReadResult:
                 UserWarning,
                 stacklevel=3,
             )
-            gray = rgb @ np.array([0.299, 0.587, 0.114])
+            gray = rgb @ _LUMA
             return gray / 255.0, None, None, None
         if mode == "LA":
             warnings.warn(
@@ -323,18 +344,29 @@ def _read_png(path: Path) -> _ReadResult:
 
 
 def _read_tiff(path: Path) -> _ReadResult:
-    """Read the first series of a TIFF file and its voxel size metadata."""
+    """Read the first series of a TIFF file and its voxel size metadata.
+
+    Time (``T``) and channel (``C``) axes longer than 1 are refused. RGB/RGBA samples
+    (axis ``S`` of length 3 or 4) become grayscale luminance, with a :class:`UserWarning`;
+    a gray + alpha pair (``S`` of length 2) keeps the gray sample.
+    """
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
             raise ImageReadError(f"cannot read {path}: no image data in TIFF file")
         series = tif.series[0]
-        array = np.asarray(series.asarray())
         axes = str(series.axes).upper()
+        shape = tuple(int(n) for n in series.shape)
+        if len(axes) == len(shape):  # check before decoding the pixels
+            _check_tiff_axes(path, axes, shape)
+        array = np.asarray(series.asarray())
         if len(axes) != array.ndim:  # defensive; tifffile keeps these in step
             axes = "Q" * (array.ndim - 2) + "YX"
         voxel, unit = _tiff_voxel_metadata(tif)
+
+    if "S" in axes:
+        array, axes = _tiff_samples_to_gray(path, array, axes)
 
     if voxel is None:
         return array, axes, None, None
@@ -344,6 +376,41 @@ def _read_tiff(path: Path) -> _ReadResult:
         lead = kept[0]
         axes = axes[:lead] + "Z" + axes[lead + 1 :]
     return array, axes, voxel, unit
+
+
+def _check_tiff_axes(path: Path, axes: str, shape: tuple[int, ...]) -> None:
+    """Refuse a TIFF series with a time (``T``) or channel (``C``) axis longer than 1."""
+    if any(ax in "TC" and n > 1 for ax, n in zip(axes, shape, strict=True)):
+        raise ImageReadError(
+            f"{path} has a time/channel axis (axes {axes}, shape {shape}); "
+            "save a single 2-D image or z-stack"
+        )
+
+
+def _tiff_samples_to_gray(path: Path, array: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    """Collapse the samples axis ``S``: RGB(A) to luminance, gray + alpha to gray."""
+    index = axes.index("S")
+    samples = array.shape[index]
+    rest = axes[:index] + axes[index + 1 :]
+    if samples == 1:
+        return array.reshape(array.shape[:index] + array.shape[index + 1 :]), rest
+    if array.dtype.kind not in "biuf":
+        return array, axes  # rejected later with a clear message
+    data = np.moveaxis(array, index, -1)
+    if samples in (3, 4):
+        warnings.warn(
+            f"converted colour image to grayscale (luminance) when reading {path}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return np.asarray(data[..., :3], dtype=np.float64) @ _LUMA, rest
+    if samples == 2:
+        warnings.warn(f"dropped the alpha channel when reading {path}", UserWarning, stacklevel=4)
+        return data[..., 0], rest
+    raise ImageReadError(
+        f"cannot read {path}: {samples} samples per pixel are not supported "
+        "(expected grayscale, RGB or RGBA)"
+    )
 
 
 def _tiff_voxel_metadata(tif: Any) -> tuple[dict[str, float] | None, str | None]:
@@ -413,6 +480,27 @@ def _normalise_unit(unit: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def direct_writes() -> Iterator[None]:
+    """Make :func:`atomic_write` (and every writer built on it) write straight to its target.
+
+    For callers that already write into temporary files of their own and rename them into
+    place themselves, such as the command line: without this each output would go through a
+    second temporary file. The setting applies to the current thread (or task) only and is
+    restored on exit.
+
+    Examples
+    --------
+    >>> with direct_writes():  # doctest: +SKIP
+    ...     write_tiff(my_temp_file, image)
+    """
+    token = _DIRECT_WRITES.set(True)
+    try:
+        yield
+    finally:
+        _DIRECT_WRITES.reset(token)
+
+
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bool = True) -> Path:
     """Run ``writer(tmp_name)`` on a temporary file, then rename it to `path`.
 
@@ -441,10 +529,16 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bo
     The temporary file is removed if `writer` or the rename fails, so the destination is
     either the complete new file or left untouched. The new file gets the permissions of the
     file it replaces, or the default permissions (from the umask) for a new file.
+
+    Inside :func:`direct_writes`, `writer` is called on `path` itself, with no temporary
+    file and no change of permissions.
     """
     target = Path(path)
     if not overwrite and target.exists():
         raise FileExistsError(f"file exists and overwrite=False: {target}")
+    if _DIRECT_WRITES.get():
+        writer(str(target))
+        return target
     directory = target.parent if str(target.parent) else Path(".")
     suffix = target.suffix or ".tmp"
     with tempfile.NamedTemporaryFile(

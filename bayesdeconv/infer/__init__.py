@@ -1,6 +1,6 @@
 """Inference engines; every one returns a :class:`Result`."""
 
-from bayesdeconv.infer.exact import ExactPosterior, exact_posterior
+from bayesdeconv.infer.exact import ExactPosterior, exact_posterior, fit_exact
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.infer.svi import fit_svi
@@ -14,6 +14,7 @@ __all__ = [
     "Result",
     "Vadam",
     "exact_posterior",
+    "fit_exact",
     "fit_ivb",
     "fit_svi",
     "fit_vadam",

@@ -127,3 +127,39 @@ class Convergence:
         improvement = previous[0] - current[0]
         noise = 2.0 * math.sqrt(previous[1] + current[1])
         return improvement < max(self.tol * abs(current[0]), noise)
+
+
+def fixed_precisions(model: DeconvolutionModel) -> dict:
+    """Point values for the precisions the model holds fixed (no hyper-prior)."""
+    from bayesdeconv.infer.result import PointValue
+
+    fixed = {}
+    for name, spec in (
+        (sites.IMAGE_PRECISION, model.prior.precision),
+        (sites.NOISE_PRECISION, getattr(model.noise, "precision", None)),
+    ):
+        if spec is not None and not isinstance(spec, GammaPrior):
+            fixed[name] = PointValue(float(spec))
+    return fixed
+
+
+def mean_field_drawer(frame_mean: np.ndarray, frame_std: np.ndarray, hyper: dict, chunk=16):
+    """A ``Result.draw_fn`` for independent Gaussian pixels and independent hyper-parameters.
+
+    Noise is drawn for the requested window only, in chunks, so exporting a window of a large
+    image costs memory proportional to the window.
+    """
+
+    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+        window = (Ellipsis,) if region is None else tuple(region)
+        mean, std = frame_mean[window], frame_std[window]
+        images = [
+            mean + std * rng.standard_normal((min(chunk, n - i), *mean.shape))
+            for i in range(0, n, chunk)
+        ]
+        out = {sites.IMAGE: np.concatenate(images)}
+        for name, q in hyper.items():
+            out[name] = q.sample(n, rng)
+        return out
+
+    return draw

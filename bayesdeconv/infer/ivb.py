@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -220,6 +221,14 @@ def fit_ivb(
             converged = True
             break
     bar.close()
+    if cg_iterations and cg_iterations[-1] >= cg_max_iter:
+        converged = False
+        warnings.warn(
+            f"the conjugate-gradient solve for the mean stopped at cg_max_iter={cg_max_iter} "
+            f"before reaching cg_rtol={cg_rtol}; raise cg_max_iter",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     op = model.operator
     if family == "fourier":
@@ -246,7 +255,7 @@ def fit_ivb(
             noise = fourier.colour(white) if family == "fourier" else white * latent_std
             chunk = op.crop(mean + noise)
             images.append(to_numpy(chunk[(Ellipsis, *sub)]))
-        out["image"] = np.concatenate(images)
+        out[sites.IMAGE] = np.concatenate(images)
         for name, q in hyper.items():
             out[name] = q.sample(n, rng)
         return out

@@ -73,10 +73,6 @@ class LinearGaussianSystem:
     def irfft(self, x: torch.Tensor) -> torch.Tensor:
         return torch.fft.irfftn(x, s=self.shape, dim=self.dims)
 
-    def precision_spectrum(self, gamma: float, alpha: float, fraction: float = 1.0):
-        """:math:`\\gamma f |K(\\omega)|^2 + \\alpha Q_0(\\omega)` on the full grid."""
-        return gamma * fraction * self.k2 + alpha * self.q0
-
     @property
     def spectral_terms(self) -> dict[str, torch.Tensor]:
         """Flattened weighted spectra reused by every Fourier-family sweep (computed once).
@@ -121,16 +117,6 @@ class LinearGaussianSystem:
     def fourier_mean(self, gamma: float, alpha: float) -> torch.Tensor:
         """Exact :math:`\\mu` when :math:`\\Lambda` is circulant (every latent pixel observed)."""
         return self.irfft(gamma * self.rhs_hat / (gamma * self.k2_half + alpha * self.q0_half))
-
-    def apply_precision(self, x: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
-        """:math:`\\Lambda x` (real space; two FFT pairs)."""
-        return self.irfft(self._apply_hat(self.rfft(x), gamma, alpha))
-
-    def _apply_hat(self, x_hat: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
-        """:math:`F\\Lambda x` from :math:`F x`: one FFT pair (the mask is the only
-        non-diagonal step in Fourier space)."""
-        blurred = self.irfft(x_hat * self.otf) * self.mask
-        return gamma * self.rfft(blurred) * self.otf.conj() + alpha * self.q0_half * x_hat
 
     def _inner(self, a_hat: torch.Tensor, b_hat: torch.Tensor) -> float:
         """:math:`a^\\top b` of two real images from their half spectra (Parseval)."""

@@ -10,6 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bayesdeconv.models import sites
+
 __all__ = ["LogNormalPosterior", "PointValue", "Result", "ScalarPosterior"]
 
 
@@ -82,7 +84,7 @@ class Result:
     observed : numpy.ndarray
         The data the posterior is conditioned on.
     method : str
-        Engine name (``"exact"``, ``"ivb"``, ``"svi"``, ``"map"``).
+        Engine name (``"exact"``, ``"ivb"``, ``"svi"``, ``"map"``, ``"vadam"``).
     hyperparameters : dict
         Posterior of each precision by site name (objects with ``mean``, ``std``, ``sample``).
     latent_mean, latent_std : numpy.ndarray
@@ -130,7 +132,7 @@ class Result:
 
     def sample(self, n: int, *, seed: int | None = None) -> np.ndarray:
         """``n`` posterior draws of the sharp image, shape ``(n, *self.mean.shape)``."""
-        return self.draws(n, seed=seed)["image"]
+        return self.draws(n, seed=seed)[sites.IMAGE]
 
     def credible_interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Equal-tailed per-pixel interval of the (Gaussian) posterior marginals.

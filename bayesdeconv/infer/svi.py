@@ -16,11 +16,17 @@ from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
 from bayesdeconv.guides import make_guide
-from bayesdeconv.infer._common import Convergence, as_observed, initial_values, to_numpy
+from bayesdeconv.infer._common import (
+    Convergence,
+    as_observed,
+    fixed_precisions,
+    initial_values,
+    mean_field_drawer,
+    to_numpy,
+)
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
-from bayesdeconv.priors.hyper import GammaPrior
 
 __all__ = ["fit_svi"]
 
@@ -146,17 +152,16 @@ def fit_svi(
     frame_mean = latent_mean[op.frame]
     frame_std = latent_std[op.frame]
 
-    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-        sub = (slice(None),) * op.ndim if region is None else region
-        if isinstance(auto, AutoNormal | AutoDelta):
-            z = rng.standard_normal((n, *op.observed_shape))
-            images = (frame_mean + z * frame_std)[(slice(None), *sub)]
-        else:
-            images = _guide_draws(auto, state, n, rng, op, sub)
-        out = {"image": images}
-        for name, q in hyper.items():
-            out[name] = q.sample(n, rng)
-        return out
+    if isinstance(auto, AutoNormal | AutoDelta):
+        draw = mean_field_drawer(frame_mean, frame_std, hyper)
+    else:
+
+        def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+            sub = (slice(None),) * op.ndim if region is None else region
+            out = {sites.IMAGE: _guide_draws(auto, state, n, rng, op, sub)}
+            for name, q in hyper.items():
+                out[name] = q.sample(n, rng)
+            return out
 
     psf = to_numpy(op.psf)
     return Result(
@@ -211,12 +216,7 @@ def _summarise(model: DeconvolutionModel, auto) -> tuple[np.ndarray, np.ndarray,
                 values = np.array([float(d[name]) for d in draws])
                 log = np.log(values)
                 hyper[name] = LogNormalPosterior(float(log.mean()), float(log.std(ddof=1)))
-    for name, spec in (
-        (sites.IMAGE_PRECISION, model.prior.precision),
-        (sites.NOISE_PRECISION, getattr(model.noise, "precision", None)),
-    ):
-        if spec is not None and not isinstance(spec, GammaPrior):
-            hyper[name] = PointValue(float(spec))
+    hyper.update(fixed_precisions(model))
     return mean, std, hyper
 
 

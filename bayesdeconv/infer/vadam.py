@@ -13,12 +13,18 @@ from pyro.infer.autoguide.initialization import init_to_value
 from pyro.infer.mcmc.util import initialize_model
 from tqdm.auto import tqdm
 
-from bayesdeconv.infer._common import Convergence, as_observed, initial_values, to_numpy
-from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
+from bayesdeconv.infer._common import (
+    Convergence,
+    as_observed,
+    fixed_precisions,
+    initial_values,
+    mean_field_drawer,
+    to_numpy,
+)
+from bayesdeconv.infer.result import LogNormalPosterior, Result
 from bayesdeconv.infer.vadam_optimizer import Vadam
 from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
-from bayesdeconv.priors.hyper import GammaPrior
 
 __all__ = ["fit_vadam", "vadam_fixed_point_precision"]
 
@@ -192,21 +198,9 @@ def fit_vadam(
         loc = float(by_name[name].detach())
         scale = float(optimizer.precision(by_name[name]).rsqrt())
         hyper[name] = LogNormalPosterior(loc, scale)
-    for name, spec in (
-        (sites.IMAGE_PRECISION, model.prior.precision),
-        (sites.NOISE_PRECISION, getattr(model.noise, "precision", None)),
-    ):
-        if spec is not None and not isinstance(spec, GammaPrior):
-            hyper[name] = PointValue(float(spec))
+    hyper.update(fixed_precisions(model))
     frame_mean, frame_std = latent_mean[op.frame], latent_std[op.frame]
-
-    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-        sub = (slice(None),) * op.ndim if region is None else region
-        z = rng.standard_normal((n, *op.observed_shape))
-        out = {"image": (frame_mean + z * frame_std)[(slice(None), *sub)]}
-        for name, q in hyper.items():
-            out[name] = q.sample(n, rng)
-        return out
+    draw = mean_field_drawer(frame_mean, frame_std, hyper)
 
     psf = to_numpy(op.psf)
     return Result(

@@ -51,18 +51,30 @@ class GaussianNoise:
         scale = precision.rsqrt().reshape(precision.shape + (1,) * ndim)
         return dist.Normal(mean, scale)
 
-    def simulate(self, mean: np.ndarray, *, precision: float, rng: np.random.Generator):
-        """Draw :math:`y = \\text{mean} + \\gamma^{-1/2} z`."""
-        mean = np.asarray(mean, dtype=float)
-        return mean + rng.standard_normal(mean.shape) / math.sqrt(precision)
+    def _value(self, precision: float | None) -> float:
+        if precision is not None:
+            return float(precision)
+        if self.learned:
+            raise ValueError("this noise model learns its precision: pass precision=...")
+        return float(self.precision)
 
-    def log_prob(self, y, mean, *, precision: float, mask=None) -> float:
-        """:math:`\\log p(y\\mid Ax,\\gamma)` summed over observed pixels."""
-        y, mean = torch.as_tensor(y, dtype=torch.float64), torch.as_tensor(mean).double()
-        lp = dist.Normal(mean, math.sqrt(1.0 / precision)).log_prob(y)
-        if mask is not None:
-            lp = lp * torch.as_tensor(mask, dtype=torch.float64)
-        return float(lp.sum())
+    def simulate(
+        self, mean: np.ndarray, *, rng: np.random.Generator, precision: float | None = None
+    ) -> np.ndarray:
+        """Draw :math:`y = \\text{mean} + \\gamma^{-1/2} z` (``precision`` defaults to the fixed
+        :math:`\\gamma`)."""
+        mean = np.asarray(mean, dtype=float)
+        return mean + rng.standard_normal(mean.shape) / math.sqrt(self._value(precision))
+
+    def log_prob(self, y, mean, *, precision: float | None = None, mask=None) -> float:
+        """:math:`\\log p(y\\mid Ax,\\gamma)` summed over observed pixels (``mask`` True)."""
+        y = torch.as_tensor(y, dtype=torch.float64)
+        mean = torch.as_tensor(mean, dtype=torch.float64)
+        if mask is not None:  # masked pixels may hold NaN: take them out before scoring
+            keep = torch.as_tensor(mask, dtype=torch.bool)
+            y, mean = y[keep], mean[keep]
+        scale = math.sqrt(1.0 / self._value(precision))
+        return float(dist.Normal(mean, scale).log_prob(y).sum())
 
     def __repr__(self) -> str:
         return f"GaussianNoise(precision={self.precision!r})"

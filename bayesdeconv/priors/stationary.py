@@ -54,7 +54,6 @@ class StationaryGaussian(TorchDistribution):
     """
 
     arg_constraints = {"precision": constraints.positive}
-    support = constraints.real_vector
     has_rsample = True
 
     def __init__(
@@ -73,6 +72,10 @@ class StationaryGaussian(TorchDistribution):
         self._half = spectrum[..., : event_shape[-1] // 2 + 1]
         self._log_det = float(spectrum.log().sum()) if log_det is None else float(log_det)
         super().__init__(precision.shape, event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property
+    def support(self):
+        return constraints.independent(constraints.real, len(self.event_shape))
 
     @property
     def _event_view(self) -> tuple[int, ...]:

@@ -1,6 +1,7 @@
 """Credible intervals are calibrated on images drawn from the smooth prior."""
 
 import numpy as np
+import pytest
 import torch
 
 from bayesdeconv.infer import fit_ivb
@@ -10,12 +11,14 @@ from bayesdeconv.physics import ConvolutionOperator, gaussian_psf
 from bayesdeconv.priors import SmoothPrior
 
 
-def test_90_percent_intervals_cover_85_to_95_percent_of_pixels():
+@pytest.mark.parametrize("boundary", ["circular", "valid"])
+def test_90_percent_intervals_cover_85_to_95_percent_of_pixels(boundary):
+    """Circular: the exact conditional posterior. Valid: the stationary (Fourier) family."""
     torch.manual_seed(7)
     alpha, sigma = 400.0, 0.01
     coverages = []
     for _ in range(6):
-        op = ConvolutionOperator(gaussian_psf(9, 1.5), (64, 64), boundary="circular")
+        op = ConvolutionOperator(gaussian_psf(9, 1.5), (64, 64), boundary=boundary)
         truth_prior = SmoothPrior(precision=alpha, epsilon=1e-2)
         x = truth_prior.distribution(torch.tensor(alpha, dtype=torch.float64), op.latent_shape)
         x = x.sample()

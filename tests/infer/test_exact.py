@@ -5,7 +5,7 @@ import pytest
 import torch
 from dense import dense_operator, dense_posterior, dense_q0
 
-from bayesdeconv.infer import exact_posterior
+from bayesdeconv.infer import exact_posterior, fit_exact
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models import DeconvolutionModel
 from bayesdeconv.physics import ConvolutionOperator
@@ -29,6 +29,20 @@ def test_exact_posterior_equals_dense(shape, rng):
     np.testing.assert_allclose(exact.mean.numpy().ravel(), mean, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(exact.marginal_variance, np.diag(cov), rtol=1e-9)
     assert exact.log_evidence == pytest.approx(log_evidence, rel=1e-10)
+
+
+def test_fit_exact_returns_a_result(rng):
+    psf = rng.random((3, 3))
+    op = ConvolutionOperator(psf / psf.sum(), (10, 12), boundary="circular")
+    model = DeconvolutionModel(op, prior=SmoothPrior(), noise=GaussianNoise())
+    y = rng.standard_normal((10, 12))
+    result = fit_exact(model, y, image_precision=3.0, noise_precision=200.0)
+    exact = exact_posterior(model, y, image_precision=3.0, noise_precision=200.0)
+    assert result.method == "exact"
+    np.testing.assert_allclose(result.mean, exact.mean.numpy(), atol=1e-12)
+    np.testing.assert_allclose(result.std, exact.marginal_variance**0.5, rtol=1e-12)
+    assert result.elbo[-1] == pytest.approx(result.info["log_evidence"], rel=1e-12)
+    assert model.prior.learned  # the caller's model is left as it was
 
 
 def test_exact_posterior_rejects_unsupported_models(rng):

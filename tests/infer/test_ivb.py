@@ -75,8 +75,10 @@ def test_learned_precisions_close_to_truth():
     assert result.converged
     gamma = result.hyperparameters[sites.NOISE_PRECISION].mean
     alpha = result.hyperparameters[sites.IMAGE_PRECISION].mean
-    assert gamma == pytest.approx(1e4, rel=0.08)
-    assert alpha == pytest.approx(400.0, rel=0.15)
+    # about three sampling standard deviations: sqrt(2 / N) = 1.5 % for gamma from N = 9216
+    # pixels; alpha is estimated from fewer effective degrees of freedom (about 2.5 %)
+    assert gamma == pytest.approx(1e4, rel=0.045)
+    assert alpha == pytest.approx(400.0, rel=0.08)
 
 
 def _monte_carlo_elbo(model, result, y, n=400, seed=0):

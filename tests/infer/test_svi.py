@@ -62,12 +62,16 @@ def test_svi_and_ivb_agree_on_learned_precisions():
 
 
 def test_full_guide_on_a_tiny_problem_has_exact_marginals():
+    """A full-covariance guide can represent the exact posterior: its marginals match."""
     model, y = _problem(shape=(6, 6))
     exact = exact_posterior(model, y)
     result = fit_svi(
         model, y, guide="full", steps=3000, num_particles=8, tol=0, seed=0, progress=False
     )
-    assert result.std.mean() == pytest.approx(exact.marginal_variance**0.5, rel=0.15)
+    posterior_std = exact.marginal_variance**0.5
+    # Monte-Carlo noise of the marginals estimated from 500 guide draws: ~3 %
+    np.testing.assert_allclose(result.std, posterior_std, rtol=0.12)
+    np.testing.assert_allclose(result.mean, exact.mean.numpy(), atol=0.2 * posterior_std)
 
 
 def test_full_guide_refuses_large_images():

@@ -17,6 +17,11 @@ def test_gaussian_simulates_and_scores(rng):
     mask = rng.random(mean.shape) > 0.5
     expected = scipy.stats.norm(mean, 0.05).logpdf(y)[mask].sum()
     assert noise.log_prob(y, mean, precision=400.0, mask=mask) == pytest.approx(expected, rel=1e-12)
+    # NaN in masked pixels is ignored; the fixed precision is the default
+    y_holes = np.where(mask, y, np.nan)
+    assert noise.log_prob(y_holes, mean, mask=mask) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="precision"):
+        GaussianNoise().simulate(mean, rng=rng)
     d = noise.distribution(torch.as_tensor(mean), torch.tensor([400.0, 100.0]).double(), 2)
     assert d.batch_shape == (2, 64, 64)  # a batch of precisions broadcasts over the image
 
@@ -28,6 +33,9 @@ def test_poisson_simulates_and_scores(rng):
     assert np.mean(y - mean) == pytest.approx(2.0, abs=0.3)
     expected = scipy.stats.poisson(mean + 2.0).logpmf(y).sum()
     assert noise.log_prob(y, mean) == pytest.approx(expected, rel=1e-12)
+    mask = rng.random(mean.shape) > 0.3
+    masked = scipy.stats.poisson(mean + 2.0).logpmf(y)[mask].sum()
+    assert noise.log_prob(np.where(mask, y, np.nan), mean, mask=mask) == pytest.approx(masked)
     with pytest.raises(ValueError, match="negative"):
         noise.simulate(-mean, rng=rng)
 
