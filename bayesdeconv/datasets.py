@@ -1,7 +1,7 @@
 """Small example images shipped with the package.
 
 The archive ``bayesdeconv/data/demo.npz`` is made by ``scripts/make_demo_data.py``. Every case is
-a sharp image ``truth`` on the latent grid, blurred with ``boundary="valid"`` geometry (the
+a sharp image ``truth`` of size observed + psf − 1 per axis, blurred with ``valid`` geometry (the
 observation is ``scipy.signal.convolve(truth, psf, mode="valid")`` plus Gaussian noise), so
 ``deconvolve(case.observed, case.psf, boundary="valid")`` fits exactly the model that made the
 data.
@@ -46,8 +46,9 @@ class DemoCase:
         The sharp image on the observed field of view (``float32``, the shape of ``observed``);
         the reference for PSNR of a deconvolved image.
     truth : numpy.ndarray
-        The sharp image on the whole latent grid (``float32``), larger than ``observed`` by
-        ``psf.shape - 1`` pixels per axis.
+        The sharp image behind the observation (``float32``), larger than ``observed`` by
+        ``psf.shape - 1`` pixels per axis (the model's latent grid may be padded further to an
+        FFT-friendly size; the extra pixels are unobserved).
     description : str
         Where the image comes from and how it was degraded.
     """

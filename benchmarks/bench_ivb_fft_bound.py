@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": "float64",
         "psf": {"size": 15, "sigma_x": 2.5, "sigma_y": 1.2, "theta": 0.6},
         "noise_std": NOISE_STD,
-        "fit_call": "fit_ivb(model, y, progress=False) (defaults: max_iter=500, tol=1e-8)",
+        "fit_call": "fit_ivb(model, y, progress=False) (engine defaults)",
         "repeat": args.repeat,
         "warmup": args.warmup,
         "component_reps": reps,

@@ -142,6 +142,108 @@ def test_imagej_micron_spelling_normalised(tmp_path: Path):
     assert img.unit == "um"
 
 
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _series_axes(path: Path) -> str:
+    with tifffile.TiffFile(path) as tif:
+        return str(tif.series[0].axes)
+
+
+def test_tiff_rgb_converted_to_grayscale_with_warning(tmp_path: Path, rng: np.random.Generator):
+    rgb = rng.integers(0, 256, size=(5, 6, 3), dtype=np.uint8)
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    assert _series_axes(path) == "YXS"
+    with pytest.warns(UserWarning, match="converted colour image to grayscale"):
+        img = read_image(path)
+    assert img.shape == (5, 6)
+    # TIFF integers are not rescaled, unlike PNG
+    np.testing.assert_allclose(img.array, rgb.astype(np.float64) @ LUMA)
+
+
+def test_tiff_rgba_converted_to_grayscale_with_warning(tmp_path: Path, rng: np.random.Generator):
+    rgba = rng.integers(0, 256, size=(5, 6, 4), dtype=np.uint8)
+    path = tmp_path / "rgba.tif"
+    tifffile.imwrite(path, rgba, photometric="rgb", extrasamples=["unassalpha"])
+    with pytest.warns(UserWarning, match="converted colour image to grayscale"):
+        img = read_image(path)
+    np.testing.assert_allclose(img.array, rgba[..., :3].astype(np.float64) @ LUMA)
+
+
+def test_tiff_planar_rgb_and_rgb_stack(tmp_path: Path, rng: np.random.Generator):
+    planar = rng.random((3, 5, 6)).astype(np.float32)  # axes "SYX"
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, planar, photometric="rgb", planarconfig="separate")
+    with pytest.warns(UserWarning, match="grayscale"):
+        img = read_image(path)
+    np.testing.assert_allclose(img.array, np.moveaxis(planar, 0, -1).astype(np.float64) @ LUMA)
+
+    stack = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)  # axes "QYXS"
+    path = tmp_path / "rgb_stack.tif"
+    tifffile.imwrite(path, stack, photometric="rgb")
+    with pytest.warns(UserWarning, match="grayscale"):
+        img = read_image(path)
+    assert img.shape == (2, 5, 6)
+
+
+def test_tiff_rgb_keeps_voxel_size(tmp_path: Path):
+    path = tmp_path / "rgb_res.tif"
+    tifffile.imwrite(
+        path,
+        np.zeros((5, 6, 3), dtype=np.uint8),
+        photometric="rgb",
+        resolution=(1 / 0.25, 1 / 0.25),
+        resolutionunit="NONE",
+    )
+    with pytest.warns(UserWarning):
+        img = read_image(path)
+    assert img.voxel_size == pytest.approx((0.25, 0.25))
+
+
+@pytest.mark.parametrize("axes", ["TYX", "CYX"])
+@pytest.mark.parametrize("imagej", [True, False])
+def test_tiff_time_or_channel_axis_rejected(tmp_path: Path, axes: str, imagej: bool):
+    path = tmp_path / f"{axes}.tif"
+    data = np.zeros((3, 5, 6), dtype=np.float32)
+    extra = {} if imagej else {"photometric": "minisblack"}
+    tifffile.imwrite(path, data, imagej=imagej, metadata={"axes": axes}, **extra)
+    assert _series_axes(path) == axes
+    with pytest.raises(ImageReadError, match="has a time/channel axis") as info:
+        read_image(path)
+    message = str(info.value)
+    assert str(path) in message and "z-stack" in message and "\n" not in message
+
+
+def test_tiff_hyperstack_with_time_axis_rejected(tmp_path: Path):
+    path = tmp_path / "tzyx.tif"
+    data = np.zeros((2, 3, 5, 6), dtype=np.float32)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TZYX"})
+    with pytest.raises(ImageReadError, match="time/channel axis"):
+        read_image(path)
+
+
+def test_tiff_single_time_point_is_an_image(tmp_path: Path):
+    path = tmp_path / "t1.tif"
+    data = np.arange(30.0, dtype=np.float32).reshape(1, 5, 6)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TYX"})
+    np.testing.assert_array_equal(read_image(path).array, data[0])
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_tiff_z_stacks_stay_3d(tmp_path: Path, depth: int, rng: np.random.Generator):
+    data = rng.random((depth, 5, 6)).astype(np.float32)
+    ij = tmp_path / "ij.tif"
+    tifffile.imwrite(ij, data, imagej=True, metadata={"axes": "ZYX"})
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, data, photometric="minisblack")
+    assert _series_axes(plain) in ("QYX", "IYX")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for path in (ij, plain):
+            np.testing.assert_array_equal(read_image(path).array, data)
+
+
 def test_write_tiff_overwrite_false(tmp_path: Path):
     path = write_tiff(tmp_path / "a.tif", np.ones((3, 3)))
     with pytest.raises(FileExistsError):
@@ -485,6 +587,28 @@ def test_atomic_write_helper(tmp_path: Path):
     assert not Path(seen[0]).exists()
     with pytest.raises(FileExistsError):
         bio.atomic_write(target, writer, overwrite=False)
+
+
+def test_direct_writes_skip_the_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    target = tmp_path / "direct.tif"
+    seen: list[str] = []
+    real_imwrite = tifffile.imwrite
+
+    def imwrite(name, *args, **kwargs):
+        seen.append(str(name))
+        return real_imwrite(name, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile, "imwrite", imwrite)
+    with bio.direct_writes():
+        write_tiff(target, np.ones((3, 3)))
+        with pytest.raises(FileExistsError):
+            write_tiff(target, np.ones((3, 3)), overwrite=False)
+    assert seen == [str(target)]
+    np.testing.assert_array_equal(read_image(target).array, np.ones((3, 3)))
+    # outside the context, writes are atomic again (through a temporary sibling)
+    write_tiff(target, np.zeros((3, 3)))
+    assert seen[1] != str(target) and Path(seen[1]).parent == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["direct.tif"]
 
 
 def test_written_file_has_normal_permissions(tmp_path: Path):

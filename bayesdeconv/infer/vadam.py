@@ -54,8 +54,8 @@ def vadam_fixed_point_precision(
     For :math:`N = S = 1, \\lambda = 0` and a diagonal :math:`H` this is :math:`p_i = H_{ii}`, the
     mean-field precision; coupling (off-diagonal :math:`H_{ij}`) makes Vadam's precision larger
     than the mean-field :math:`H_{ii}` and its variance smaller. Solved here by the monotone
-    fixed-point iteration :math:`p \\leftarrow \\sqrt{p \\odot (\\lambda + N^{-1} H^{\\circ 2}
-    p^{-1})}` (geometric averaging of both sides).
+    fixed-point iteration :math:`p \\leftarrow \\sqrt{p \\odot (\\lambda + (NS)^{-1}
+    H^{\\circ 2} p^{-1})}` (geometric averaging of both sides).
     """
     h2 = np.asarray(hessian, dtype=float) ** 2
     scale = num_data * num_samples

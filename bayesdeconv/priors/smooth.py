@@ -45,7 +45,8 @@ class SmoothPrior:
         A fixed :math:`\\alpha` or its Gamma hyper-prior (learned by the engines). Default: a
         vague ``GammaPrior()``.
     epsilon : float
-        :math:`\\varepsilon > 0`, relative weight of the ridge term.
+        :math:`\\varepsilon > 0`, the absolute ridge added to :math:`D^\\top D`; the prior
+        variance of the image mean is :math:`1/(\\alpha\\varepsilon N)`.
 
     Notes
     -----
