@@ -109,3 +109,19 @@ def test_poisson_svi_improves_on_the_observation():
     err_post = float(((torch.as_tensor(result.mean) - truth) ** 2).mean())
     assert err_post < 0.8 * err_obs
     assert sites.NOISE_PRECISION not in result.hyperparameters
+
+
+def test_windowed_draws_only_touch_the_window():
+    """Draws for a window are generated at the window's size, so memory stays small."""
+    import tracemalloc
+
+    model, y = _problem(shape=(300, 300))
+    result = fit_svi(model, y, steps=5, tol=0, seed=0, progress=False)
+    tracemalloc.start()
+    draws = result.draws(200, seed=0, region=(slice(5, 13), slice(10, 18)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert draws["image"].shape == (200, 8, 8)
+    # full-frame noise for 200 draws would need 200 * 300 * 300 * 8 bytes = 144 MB
+    assert peak < 2_000_000, peak
+    np.testing.assert_allclose(draws["image"].mean(0), result.mean[5:13, 10:18], atol=0.05)
