@@ -26,6 +26,7 @@ CASES = {
     },
     "bench_svi_overhead": {"agreement_ok", "target", "by_threads"},
     "bench_ivb_fft_bound": {"circular", "valid"},
+    "bench_vadam_step": {"ratio_vadam_over_svi"},
 }
 
 
