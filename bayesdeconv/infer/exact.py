@@ -14,6 +14,7 @@ from bayesdeconv.infer.linear_gaussian import LinearGaussianSystem
 from bayesdeconv.infer.result import Result
 from bayesdeconv.likelihoods.gaussian import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import squared_modulus
 from bayesdeconv.priors.hyper import GammaPrior
 
 __all__ = ["ExactPosterior", "exact_posterior", "fit_exact"]
@@ -96,7 +97,7 @@ def exact_posterior(
     log_evidence = (
         -0.5 * n * math.log(2 * math.pi)
         - 0.5 * float(s.log().sum())
-        - 0.5 * float((y_hat.abs() ** 2 / s).sum()) / n
+        - 0.5 * float((squared_modulus(y_hat) / s).sum()) / n
     )
     return ExactPosterior(
         mean=system.fourier_mean(gamma, alpha),

@@ -24,6 +24,7 @@ import math
 import torch
 
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import squared_modulus
 from bayesdeconv.priors.stationary import rfft_weights
 
 __all__ = ["FourierPosterior", "LinearGaussianSystem"]
@@ -58,7 +59,7 @@ class LinearGaussianSystem:
         self.k2_half = self.k2[..., :half]
         self.q0_half = self.q0[..., :half]
         self.q0_diag = model.prior.diagonal(op.ndim)
-        self.log_det_q0 = float(self.q0.log().sum())
+        self.log_det_q0 = model.prior.log_det(self.shape, dtype=op.dtype, device=op.device)
         self.y_hat = torch.fft.rfftn(self.y, dim=self.dims)
         self.rhs_hat = self.y_hat * self.otf.conj()  # F C^T D_m y
         self.weights = rfft_weights(self.shape, dtype=self.k2.dtype, device=self.k2.device)
@@ -83,7 +84,7 @@ class LinearGaussianSystem:
         if self._spectral_terms is None:
             w = self.weights.reshape(-1)
             k2, q0 = self.k2_half.reshape(-1), self.q0_half.reshape(-1)
-            power = w * self.y_hat.abs().reshape(-1) ** 2 / self.n_latent
+            power = w * squared_modulus(self.y_hat).reshape(-1) / self.n_latent
             self._spectral_terms = {
                 "w": w.contiguous(),
                 "wk2": w * k2,
@@ -110,7 +111,7 @@ class LinearGaussianSystem:
 
     def prior_quadratic(self, mean: torch.Tensor) -> float:
         """:math:`\\mu^\\top Q_0 \\mu` (spectral, exact for any circulant :math:`Q_0`)."""
-        spec = self.rfft(mean).abs() ** 2
+        spec = squared_modulus(self.rfft(mean))
         return float((self.weights * self.q0_half * spec).sum() / self.n_latent)
 
     # -- solvers ----------------------------------------------------------------------------------

@@ -85,6 +85,10 @@ class SmoothPrior:
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
         return self._cached(shape, dtype, device)[0]
 
+    def log_det(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None) -> float:
+        """:math:`\\log|Q_0| = \\sum_\\omega \\log Q_0(\\omega)` (cached)."""
+        return self._cached(shape, dtype, device)[1]
+
     def _cached(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
         key = (tuple(shape), dtype, str(device))
         if key not in self._spectra:

@@ -9,7 +9,7 @@ import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints
 
-from bayesdeconv.physics.convolution import fft_dims
+from bayesdeconv.physics.convolution import fft_dims, squared_modulus
 
 __all__ = ["StationaryGaussian", "rfft_weights"]
 
@@ -85,7 +85,7 @@ class StationaryGaussian(TorchDistribution):
         """:math:`x^\\top Q_0 x` over the event axes."""
         if self._quadratic is not None:
             return self._quadratic(x)
-        spec = torch.fft.rfftn(x, dim=self._dims).abs() ** 2
+        spec = squared_modulus(torch.fft.rfftn(x, dim=self._dims))
         w = rfft_weights(self.event_shape, dtype=x.dtype, device=x.device)
         return (w * self._half * spec).sum(self._dims) / self.spectrum.numel()
 
