@@ -159,6 +159,7 @@ def fit_vadam(
         return loss
 
     elbos: list[float] = []
+    losses: list[float] = []  # -ELBO, for the convergence rule
     converged = False
     stop = Convergence(check_every, tol)
     bar = tqdm(range(steps), desc="Vadam", file=sys.stderr, disable=not progress, leave=False)
@@ -177,9 +178,10 @@ def fit_vadam(
                     f"rate (lr={lr}) or check the image scale."
                 )
             elbos.append(elbo)
+            losses.append(-elbo)
             if step % 50 == 0:
                 bar.set_postfix(elbo=f"{elbo:.6g}", refresh=False)
-            if tol > 0 and stop([-e for e in elbos]):
+            if tol > 0 and stop(losses):
                 converged = True
                 break
     bar.close()
