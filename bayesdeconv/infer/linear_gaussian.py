@@ -128,8 +128,32 @@ class LinearGaussianSystem:
         b = torch.view_as_real(b_hat).reshape(-1)
         return float(torch.dot(a * self._weights_ri, b))
 
-    def cg_mean(self, gamma: float, alpha: float, x0: torch.Tensor, *, rtol=1e-6, max_iter=500):
+    def cg_mean(
+        self,
+        gamma: float,
+        alpha: float,
+        x0: torch.Tensor,
+        *,
+        rtol: float = 1e-6,
+        max_iter: int = 500,
+    ) -> tuple[torch.Tensor, int]:
         """:math:`\\Lambda\\mu = b` by preconditioned CG, warm-started at ``x0``.
+
+        See :meth:`solve`. Returns the solution (real space) and the CG iterations used.
+        """
+        return self.solve(gamma * self.rhs_hat, gamma, alpha, x0, rtol=rtol, max_iter=max_iter)
+
+    def solve(
+        self,
+        b_hat: torch.Tensor,
+        gamma: float,
+        alpha: float,
+        x0: torch.Tensor,
+        *,
+        rtol: float = 1e-6,
+        max_iter: int = 500,
+    ) -> tuple[torch.Tensor, int]:
+        """Solve :math:`\\Lambda x = b` (``b_hat`` its half spectrum) by preconditioned CG.
 
         Every CG vector is kept as its half spectrum, so the preconditioner
         :math:`(\\gamma\\rho|K|^2 + \\alpha Q_0)^{-1}` and the inner products (Parseval) are
@@ -153,7 +177,6 @@ class LinearGaussianSystem:
             blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
             return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
 
-        b_hat = gamma * self.rhs_hat
         b_norm = self._inner(b_hat, b_hat) ** 0.5
         if b_norm == 0:
             return torch.zeros_like(x0), 0
@@ -176,6 +199,21 @@ class LinearGaussianSystem:
             p_hat.mul_(rz_new / rz).add_(z_hat)
             rz = rz_new
         return self.irfft(x_hat), iterations
+
+    def perturbed_rhs(self, gamma: float, alpha: float, generator: torch.Generator | None):
+        """Half spectrum of a random right-hand side :math:`r \\sim \\mathcal N(b, \\Lambda)`.
+
+        Perturb-and-optimise: with white :math:`\\varepsilon_1, \\varepsilon_2`,
+        :math:`r = \\gamma C^\\top D_m (y + \\gamma^{-1/2}\\varepsilon_1)
+        + \\sqrt{\\alpha}\\, Q_0^{1/2} \\varepsilon_2` has mean :math:`b` and covariance
+        :math:`\\gamma C^\\top D_m C + \\alpha Q_0 = \\Lambda`, so
+        :math:`\\Lambda^{-1} r \\sim \\mathcal N(\\mu, \\Lambda^{-1})` exactly.
+        """
+        shape, dtype, device = self.shape, self.y.dtype, self.y.device
+        e1 = torch.randn(shape, dtype=dtype, device=device, generator=generator)
+        e2 = torch.randn(shape, dtype=dtype, device=device, generator=generator)
+        data = self.rfft(self.mask * (self.y + e1 / gamma**0.5)) * self.otf.conj()
+        return gamma * data + alpha**0.5 * self.q0_half.sqrt() * self.rfft(e2)
 
 
 class FourierPosterior:
