@@ -49,13 +49,39 @@ def _resolve_covariance(covariance: str, has_mask: bool) -> str:
     return covariance
 
 
-def _start(spec, estimate: float) -> tuple[float, float]:
-    """Starting :math:`(\\mathbb E\\theta, \\mathbb E\\log\\theta)` for a precision."""
+def _start(spec, estimate: float) -> float:
+    """Starting :math:`\\mathbb E\\theta` for a precision (its fixed value if it has no prior)."""
     if isinstance(spec, GammaPrior):
-        value = spec.init if spec.init is not None else estimate
-    else:
-        value = float(spec)
-    return value, math.log(value)
+        return spec.init if spec.init is not None else estimate
+    return float(spec)
+
+
+def _squarem_trial(points: list[np.ndarray], state: dict, sweep) -> dict | None:
+    """One SQUAREM extrapolation of the log expected precisions, followed by a sweep.
+
+    With :math:`\\theta_0, \\theta_1, \\theta_2` the last three iterates of the sweep map,
+    :math:`r = \\theta_1 - \\theta_0`, :math:`v = \\theta_2 - 2\\theta_1 + \\theta_0` and
+    :math:`a = -\\|r\\| / \\|v\\|` (at most :math:`-1`), the jump
+    :math:`\\theta' = \\theta_0 - 2 a r + a^2 v` is followed by an ordinary sweep from
+    :math:`\\theta'`. The caller keeps the result only if its ELBO is higher, so the ELBO trace
+    stays monotone.
+
+    References
+    ----------
+    .. [1] R. Varadhan, C. Roland, "Simple and globally convergent methods for accelerating the
+       convergence of any EM algorithm", Scand. J. Stat. 35(2), 2008.
+    """
+    theta0, theta1, theta2 = points
+    r = theta1 - theta0
+    v = theta2 - 2 * theta1 + theta0
+    if not np.linalg.norm(v) > 0:
+        return None
+    a = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
+    jump = theta0 - 2 * a * r + a * a * v
+    if not np.all(np.isfinite(jump)) or np.any(np.abs(jump - theta2) > 10):
+        return None
+    e_gamma, e_alpha = np.exp(jump)
+    return sweep(float(e_gamma), float(e_alpha), state["mean"])
 
 
 def _gamma_terms(spec, q: GammaPosterior | None) -> float:
@@ -74,6 +100,7 @@ def fit_ivb(
     covariance: str = "auto",
     cg_rtol: float = 1e-6,
     cg_max_iter: int = 300,
+    accelerate: bool = True,
     progress: bool = True,
 ) -> Result:
     """Fit the conjugate model by closed-form coordinate ascent on the ELBO.
@@ -134,6 +161,11 @@ def fit_ivb(
         The image posterior family, see above.
     cg_rtol, cg_max_iter
         Conjugate-gradient tolerance and iteration cap per sweep (when a solve is needed).
+    accelerate : bool
+        Every second sweep, try a SQUAREM extrapolation of the two log expected precisions (see
+        :func:`_squarem_trial`) and keep it only when it raises the ELBO. Coordinate ascent
+        converges linearly, and slowly when the image and the precisions are strongly coupled;
+        the guarded jump keeps the ELBO monotone.
     progress : bool
         Show a progress bar on stderr.
 
@@ -158,20 +190,16 @@ def fit_ivb(
     noise_spec, prior_spec = model.noise.precision, model.prior.precision
     n_obs, n_lat = system.n_observed, system.n_latent
 
-    mean = initial_image(model, y)
     sigma = estimate_noise_std(y)
-    e_gamma, e_log_gamma = _start(noise_spec, 1.0 / sigma**2)
-    e_alpha, e_log_alpha = _start(prior_spec, n_lat / max(system.prior_quadratic(mean), 1e-12))
-    q_gamma = q_alpha = None
-    fourier: FourierPosterior | None = None
-    variance: torch.Tensor | None = None
-    elbos: list[float] = []
+    e_gamma = _start(noise_spec, 1.0 / sigma**2)
+    x0 = initial_image(model, y)
+    e_alpha = _start(prior_spec, n_lat / max(system.prior_quadratic(x0), 1e-12))
+    learned = isinstance(noise_spec, GammaPrior) or isinstance(prior_spec, GammaPrior)
     cg_iterations: list[int] = []
-    converged = False
 
-    bar = tqdm(total=max_iter, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
-    for _ in range(max_iter):
-        # q(x)
+    def sweep(e_gamma: float, e_alpha: float, mean: torch.Tensor) -> dict:
+        """q(x) for the given expected precisions, then q(gamma), q(alpha); the new ELBO."""
+        fourier = variance = None
         if family == "fourier":
             if not system.fully_observed:
                 mean, n_cg = system.cg_mean(
@@ -189,7 +217,8 @@ def fit_ivb(
             residual = system.residual_norm2(mean) + float((variance * d).sum())
             quadratic = system.prior_quadratic(mean) + system.q0_diag * float(variance.sum())
             entropy = 0.5 * n_lat * (1 + _LOG_2PI) + 0.5 * float(variance.log().sum())
-        # q(gamma), q(alpha)
+        q_gamma = q_alpha = None
+        e_log_gamma, e_log_alpha = math.log(e_gamma), math.log(e_alpha)
         if isinstance(noise_spec, GammaPrior):
             q_gamma = noise_spec.posterior(n_obs, residual)
             e_gamma, e_log_gamma = q_gamma.mean, q_gamma.mean_log
@@ -210,14 +239,43 @@ def fit_ivb(
             raise FloatingPointError(
                 "IVB produced a non-finite ELBO; check the image scale and the PSF"
             )
-        elbos.append(elbo)
+        return {
+            "mean": mean,
+            "fourier": fourier,
+            "variance": variance,
+            "q_gamma": q_gamma,
+            "q_alpha": q_alpha,
+            "e_gamma": e_gamma,
+            "e_alpha": e_alpha,
+            "elbo": elbo,
+        }
+
+    def point(state: dict) -> np.ndarray:
+        return np.log([state["e_gamma"], state["e_alpha"]])
+
+    state = {"mean": initial_image(model, y), "e_gamma": e_gamma, "e_alpha": e_alpha}
+    history = [point(state)]  # log expected precisions after each accepted sweep
+    elbos: list[float] = []
+    accelerated = 0
+    converged = False
+    bar = tqdm(total=max_iter, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
+    while len(elbos) < max_iter:
+        state = sweep(state["e_gamma"], state["e_alpha"], state["mean"])
+        history.append(point(state))
+        if accelerate and learned and len(history) >= 3 and len(elbos) % 2 == 1:
+            trial = _squarem_trial(history[-3:], state, sweep)
+            if trial is not None and trial["elbo"] > state["elbo"]:
+                state = trial
+                history.append(point(state))
+                accelerated += 1
+        elbos.append(state["elbo"])
         bar.update(1)
-        bar.set_postfix(elbo=f"{elbo:.6g}", refresh=False)
+        bar.set_postfix(elbo=f"{state['elbo']:.6g}", refresh=False)
         if len(elbos) > 1 and abs(elbos[-1] - elbos[-2]) <= tol * abs(elbos[-1]):
             converged = True
             break
         # with both precisions fixed one sweep is already the optimum
-        if not isinstance(noise_spec, GammaPrior) and not isinstance(prior_spec, GammaPrior):
+        if not learned:
             converged = True
             break
     bar.close()
@@ -229,6 +287,9 @@ def fit_ivb(
             RuntimeWarning,
             stacklevel=2,
         )
+    mean, fourier, variance = state["mean"], state["fourier"], state["variance"]
+    q_gamma, q_alpha = state["q_gamma"], state["q_alpha"]
+    e_gamma, e_alpha = state["e_gamma"], state["e_alpha"]
 
     op = model.operator
     if family == "fourier":
@@ -275,6 +336,11 @@ def fit_ivb(
         n_iter=len(elbos),
         converged=converged,
         runtime=time.perf_counter() - start_time,
-        info={"covariance": family, "cg_iterations": cg_iterations, "frame": frame},
+        info={
+            "covariance": family,
+            "cg_iterations": cg_iterations,
+            "frame": frame,
+            "accelerated_sweeps": accelerated,
+        },
         draw_fn=draw,
     )
