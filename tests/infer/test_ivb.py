@@ -157,3 +157,18 @@ def test_samples_have_the_posterior_moments():
     assert draws[sites.NOISE_PRECISION].mean() == pytest.approx(q.mean, rel=0.01)
     region = (slice(2, 5), slice(0, 4))
     assert result.draws(3, seed=1, region=region)["image"].shape == (3, 3, 4)
+
+
+def test_acceleration_reaches_the_same_optimum_in_fewer_sweeps():
+    op, _, y = _simulate((48, 48), "valid", seed=2)
+    model = DeconvolutionModel(op, prior=SmoothPrior(epsilon=1e-2), noise=GaussianNoise())
+    plain = fit_ivb(model, y, accelerate=False, tol=1e-11, max_iter=500, progress=False)
+    fast = fit_ivb(model, y, tol=1e-11, max_iter=500, progress=False)
+    assert plain.converged and fast.converged
+    assert fast.info["accelerated_sweeps"] > 0
+    assert fast.n_iter < plain.n_iter / 2
+    for name in (sites.IMAGE_PRECISION, sites.NOISE_PRECISION):
+        assert fast.hyperparameters[name].mean == pytest.approx(
+            plain.hyperparameters[name].mean, rel=1e-4
+        )
+    assert fast.elbo[-1] == pytest.approx(plain.elbo[-1], rel=1e-9)
