@@ -76,8 +76,8 @@ def fit_svi(
     seed : int, optional
         Seeds Pyro's random state for a reproducible run.
     jit : bool
-        Compile the loss with ``JitTrace_ELBO`` (about 20 % faster per step on a 256×256 CPU
-        problem); the first evaluation is always a plain, validated ``Trace_ELBO``.
+        Compile the loss with ``JitTrace_ELBO`` (faster per step on the CPU; see the
+        benchmarks); the first evaluation is always a plain, validated ``Trace_ELBO``.
     progress : bool
         Show a progress bar on stderr.
 
