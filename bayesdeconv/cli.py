@@ -40,7 +40,7 @@ from typing import NoReturn
 import numpy as np
 
 from bayesdeconv import __version__
-from bayesdeconv.io import ImageReadError, direct_writes, read_image, write_tiff
+from bayesdeconv.io import ImageReadError, direct_writes, file_mode_for, read_image, write_tiff
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -278,16 +278,6 @@ def _check_outputs(
             raise CLIError(f"output directory {folder} does not exist (for {option} {path})")
 
 
-def _new_file_mode(target: Path) -> int:
-    """Permissions for a new output: those of the file it replaces, else ``0o666 & ~umask``."""
-    try:
-        return target.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def _remove_quietly(paths: Iterator[Path] | Sequence[Path]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
@@ -352,7 +342,7 @@ def _write_all(outputs: Sequence[_Output]) -> None:
                 temp = Path(name)
                 staged.append((temp, target))
                 output.write(temp)
-                os.chmod(temp, _new_file_mode(target))
+                os.chmod(temp, file_mode_for(target))
     except BaseException:
         _remove_quietly(temp for temp, _ in staged)
         raise

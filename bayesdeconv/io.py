@@ -52,6 +52,7 @@ __all__ = [
     "ImageReadError",
     "atomic_write",
     "direct_writes",
+    "file_mode_for",
     "read_image",
     "write_image",
     "write_npy",
@@ -547,7 +548,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bo
         tmp_name = handle.name
     try:
         writer(tmp_name)
-        os.chmod(tmp_name, _target_mode(target))
+        os.chmod(tmp_name, file_mode_for(target))
         os.replace(tmp_name, target)
     except BaseException:
         try:
@@ -558,7 +559,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, overwrite: bo
     return target
 
 
-def _target_mode(target: Path) -> int:
+def file_mode_for(target: Path) -> int:
     """Permission bits for the new file: those of the old file, else ``0o666 & ~umask``."""
     try:
         return target.stat().st_mode & 0o7777
