@@ -15,6 +15,7 @@ from bayesdeconv.infer._common import (
     as_observed,
     estimate_noise_std,
     initial_image,
+    mean_field_drawer,
     to_numpy,
 )
 from bayesdeconv.infer.linear_gaussian import FourierPosterior, LinearGaussianSystem
@@ -253,7 +254,7 @@ def fit_ivb(
     def point(state: dict) -> np.ndarray:
         return np.log([state["e_gamma"], state["e_alpha"]])
 
-    state = {"mean": initial_image(model, y), "e_gamma": e_gamma, "e_alpha": e_alpha}
+    state = {"mean": x0, "e_gamma": e_gamma, "e_alpha": e_alpha}
     history = [point(state)]  # log expected precisions after each accepted sweep
     elbos: list[float] = []
     accelerated = 0
@@ -304,27 +305,28 @@ def fit_ivb(
     latent_mean_np, latent_std_np = to_numpy(mean), to_numpy(latent_std)
     frame = op.frame
 
-    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        images = []
-        sub = (slice(None),) * op.ndim if region is None else region
-        for start in range(0, n, 16):
-            m = min(16, n - start)
-            white = torch.as_tensor(
-                rng.standard_normal((m, *op.latent_shape)), dtype=mean.dtype, device=mean.device
-            )
-            noise = fourier.colour(white) if family == "fourier" else white * latent_std
-            chunk = op.crop(mean + noise)
-            images.append(to_numpy(chunk[(Ellipsis, *sub)]))
-        out[sites.IMAGE] = np.concatenate(images)
-        for name, q in hyper.items():
-            out[name] = q.sample(n, rng)
-        return out
+    frame_mean, frame_std = latent_mean_np[frame], latent_std_np[frame]
+    if family == "diagonal":
+        draw = mean_field_drawer(frame_mean, frame_std, hyper)
+    else:
+
+        def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+            # correlated noise needs the whole latent grid; only the window is kept
+            sub = (slice(None),) * op.ndim if region is None else region
+            images = []
+            for start in range(0, n, 16):
+                white = rng.standard_normal((min(16, n - start), *op.latent_shape))
+                noise = fourier.colour(torch.as_tensor(white, dtype=mean.dtype, device=mean.device))
+                images.append(to_numpy(op.crop(mean + noise)[(Ellipsis, *sub)]))
+            out = {sites.IMAGE: np.concatenate(images)}
+            for name, q in hyper.items():
+                out[name] = q.sample(n, rng)
+            return out
 
     psf = to_numpy(op.psf)
     return Result(
-        mean=to_numpy(op.crop(mean)),
-        std=to_numpy(op.crop(latent_std)),
+        mean=frame_mean,
+        std=frame_std,
         psf=psf,
         psf_std=np.zeros_like(psf),
         elbo=np.asarray(elbos),
