@@ -6,9 +6,11 @@ IMAGE_PRECISION = "image_precision"
 """The image prior's precision hyper-parameter ``alpha``."""
 NOISE_PRECISION = "noise_precision"
 """The Gaussian noise precision ``gamma``."""
+IMAGE_PRIOR = "image_prior"
+"""The factor holding a non-Gaussian image prior's log density (sparse-gradient priors)."""
 PSF = "psf"
 """The PSF ``k`` (blind models)."""
 OBSERVED = "obs"
 """The observed image ``y``."""
 
-__all__ = ["IMAGE", "IMAGE_PRECISION", "NOISE_PRECISION", "OBSERVED", "PSF"]
+__all__ = ["IMAGE", "IMAGE_PRECISION", "IMAGE_PRIOR", "NOISE_PRECISION", "OBSERVED", "PSF"]

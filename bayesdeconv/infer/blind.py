@@ -1,0 +1,804 @@
+"""IVB for sparse-gradient (ARD) image priors, with a known or an unknown PSF.
+
+The variational family is
+
+.. math::
+    q(x)\\, q(w)\\, q(k)\\, q(\\beta)\\, q(\\gamma), \\qquad
+    q(x) = \\prod_p \\mathcal N(\\mu_p, \\sigma_p^2), \\quad
+    q(k) = \\mathcal N(\\mu_k, \\Sigma_k),
+
+with Gamma factors for every precision: :math:`w` the per-difference image precisions,
+:math:`\\beta` the per-value PSF precisions, :math:`\\gamma` the noise precision. :math:`\\Sigma_k`
+is full or diagonal; :math:`\\mu_k` is restricted to the probability simplex (non-negative, unit
+sum). A sweep updates the factors in turn, each to its optimum given the others:
+
+* :math:`q(x)`: the mean solves :math:`\\Lambda\\mu = \\mathbb E\\gamma\\,\\mathbb E[K]^\\top M y`
+  by Jacobi-preconditioned CG (warm-started, so every iteration raises the ELBO) with
+  :math:`\\Lambda = \\mathbb E\\gamma\\,\\mathbb E[K^\\top M K] + \\sum_d D_d^\\top \\mathbb E[W_d]
+  D_d + \\varepsilon I`; the variances are the mean-field optimum
+  :math:`\\sigma_p^2 = 1/\\Lambda_{pp}`. Inside :math:`\\mathbb E[K^\\top M K] =
+  \\bar K^\\top M \\bar K + \\sum_{jl} (\\Sigma_k)_{jl} T_j^\\top M T_l`
+  (:math:`T_j` the shift by :math:`j`) the mean solve keeps the diagonal :math:`j = l` of
+  :math:`\\Sigma_k` only (exact for a diagonal :math:`\\Sigma_k`; for a full one the dropped
+  terms are of the order of the PSF's posterior correlations, tiny next to the data term).
+* :math:`q(w_{dp}) = \\mathrm{Gamma}(a + \\frac12, b + \\frac12\\mathbb E[(D_d x)_p^2])` with
+  :math:`\\mathbb E[(D_d x)_p^2] = (D_d\\mu)_p^2 + \\sigma_p^2 + \\sigma_{p+e_d}^2`.
+* :math:`q(k)`: with :math:`X` the matrix of shifted copies of :math:`\\mu` at the observed
+  pixels, :math:`A = \\mathbb E\\gamma (X^\\top M X + \\operatorname{diag} v) +
+  \\operatorname{diag}\\mathbb E\\beta`, :math:`v_j = \\sum_p m_p \\sigma^2_{p - j}` and
+  :math:`b = \\mathbb E\\gamma X^\\top M y`, the optimum is :math:`\\Sigma_k = A^{-1}` (full) or
+  :math:`\\operatorname{diag}(A)^{-1}` (diagonal) and :math:`\\mu_k = \\arg\\min_{\\Delta}
+  \\tfrac12\\mu^\\top A\\mu - b^\\top\\mu`, a quadratic programme on the simplex solved by
+  accelerated projected gradient. The variance term :math:`v` is what keeps variational Bayes
+  away from the no-blur solution: it penalises :math:`\\|k\\|^2`, which a delta maximises [1]_.
+* :math:`q(\\beta_j)`, :math:`q(\\gamma)`: Gamma updates with
+  :math:`\\mathbb E k_j^2` and :math:`\\mathbb E\\|M(y - k \\circledast x)\\|^2`.
+
+Blind estimation runs coarse to fine: the image and mask are downsampled by factors of
+:math:`\\sqrt2` until the PSF support is 3 pixels, the PSF found at each level is upsampled,
+re-centred on its centroid and starts the next level. At the finest level the ELBO is tracked
+every sweep and never decreases (``Result.elbo``).
+
+References
+----------
+.. [1] A. Levin, Y. Weiss, F. Durand, W. T. Freeman, "Efficient marginal likelihood optimization
+   in blind deconvolution", CVPR 2011.
+.. [2] S. D. Babacan, R. Molina, M. N. Do, A. K. Katsaggelos, "Bayesian blind deconvolution with
+   general sparse image priors", ECCV 2012.
+.. [3] R. Molina, J. Mateos, A. K. Katsaggelos, "Blind deconvolution using a variational
+   approach to parameter, image, and blur estimation", IEEE TIP 15(12), 2006.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from bayesdeconv.infer._common import (
+    as_observed,
+    estimate_noise_std,
+    initial_image,
+    mean_field_drawer,
+    to_numpy,
+)
+from bayesdeconv.infer.result import PointValue, Result
+from bayesdeconv.infer.vadam_optimizer import Vadam
+from bayesdeconv.models import sites
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf
+from bayesdeconv.priors.ard import (
+    GradientARDPrior,
+    difference_diagonal,
+    differences,
+    differences_adjoint,
+)
+from bayesdeconv.priors.hyper import GammaPrior
+
+__all__ = ["PSF_COVARIANCES", "PSF_UPDATES", "fit_sparse_ivb", "project_simplex"]
+
+PSF_COVARIANCES = ("full", "diagonal")
+PSF_UPDATES = ("closed-form", "elbo", "vadam")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def project_simplex(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection onto :math:`\\{k : k \\ge 0, \\sum k = 1\\}` (any shape).
+
+    The sort-based algorithm: with :math:`u` sorted decreasingly and
+    :math:`\\rho = \\max\\{j : u_j > (\\sum_{i \\le j} u_i - 1)/j\\}`, the projection is
+    :math:`\\max(v - \\theta, 0)` with :math:`\\theta = (\\sum_{i \\le \\rho} u_i - 1)/\\rho`.
+
+    References
+    ----------
+    .. [1] J. Duchi, S. Shalev-Shwartz, Y. Singer, T. Chandra, "Efficient projections onto the
+       l1-ball for learning in high dimensions", ICML 2008.
+    """
+    flat = v.reshape(-1)
+    u = torch.sort(flat, descending=True).values
+    css = torch.cumsum(u, 0) - 1
+    index = torch.arange(1, flat.numel() + 1, dtype=v.dtype, device=v.device)
+    rho = int(torch.nonzero(u - css / index > 0)[-1]) + 1
+    theta = css[rho - 1] / rho
+    return (v - theta).clamp(min=0)
+
+
+def _simplex_qp(a: torch.Tensor, b: torch.Tensor, start: torch.Tensor, iters: int) -> torch.Tensor:
+    """Minimise :math:`\\tfrac12\\mu^\\top A\\mu - b^\\top\\mu` over the simplex (FISTA).
+
+    Returns the best iterate, never worse than the (feasible) start.
+    """
+
+    def objective(mu: torch.Tensor) -> float:
+        return float(0.5 * mu @ (a @ mu) - b @ mu)
+
+    lipschitz = float(torch.linalg.eigvalsh(a)[-1])
+    step = 1.0 / lipschitz
+    mu = project_simplex(start)
+    best, best_value = mu, objective(mu)
+    z, t = mu, 1.0
+    for i in range(iters):
+        new = project_simplex(z - step * (a @ z - b))
+        t_next = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
+        z = new + ((t - 1) / t_next) * (new - mu)
+        mu, t = new, t_next
+        if i % 10 == 9 or i == iters - 1:
+            value = objective(mu)
+            if value < best_value:
+                best, best_value = mu, value
+            else:  # adaptive restart (O'Donoghue & Candès 2015)
+                z, t = best, 1.0
+    return best
+
+
+def _pcg(apply, rhs, x0, diag, rtol: float, max_iter: int) -> tuple[torch.Tensor, int]:
+    """Jacobi-preconditioned conjugate gradients for an SPD operator, warm-started."""
+    x = x0.clone()
+    r = rhs - apply(x)
+    target = rtol * float(rhs.norm())
+    z = r / diag
+    p = z.clone()
+    rz = float((r * z).sum())
+    for i in range(max_iter):
+        if float(r.norm()) <= target:
+            return x, i
+        ap = apply(p)
+        alpha = rz / float((p * ap).sum())
+        x = x + alpha * p
+        r = r - alpha * ap
+        z = r / diag
+        rz_new = float((r * z).sum())
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, max_iter
+
+
+def _correlate_window(a: torch.Tensor, b: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """:math:`c_j = \\sum_p a_p b_{p - j}` for the PSF offsets :math:`j = i - s//2`,
+    returned on the PSF grid (circular on the latent grid)."""
+    dims = tuple(range(-len(size), 0))
+    spec = torch.fft.rfftn(a, dim=dims) * torch.fft.rfftn(b, dim=dims).conj()
+    corr = torch.fft.irfftn(spec, s=a.shape, dim=dims)
+    corr = torch.roll(corr, shifts=tuple(s // 2 for s in size), dims=dims)
+    return corr[tuple(slice(0, s) for s in size)]
+
+
+def _shifted_gram(x: torch.Tensor, mask: torch.Tensor, size: tuple[int, ...], block: int = 24):
+    """:math:`G_{jl} = \\sum_p m_p\\, x_{p-j}\\, x_{p-l}` over the PSF offsets (2-D).
+
+    Patches of the circularly padded image are gathered row block by row block at the
+    observed pixels only, so memory stays at ``block * width * numel(size)`` values.
+    """
+    s0, s1 = size
+    c0, c1 = s0 // 2, s1 // 2
+    padded = F.pad(x[None, None], (s1 - 1 - c1, c1, s0 - 1 - c0, c0), mode="circular")[0, 0]
+    n = s0 * s1
+    gram = x.new_zeros(n, n)
+    rows = torch.nonzero(mask.any(1)).flatten()
+    first, last = int(rows[0]), int(rows[-1]) + 1
+    for r0 in range(first, last, block):
+        r1 = min(r0 + block, last)
+        selected = mask[r0:r1].reshape(-1)
+        if not bool(selected.any()):
+            continue
+        patches = F.unfold(padded[None, None, r0 : r1 + s0 - 1], (s0, s1))[0][:, selected]
+        gram += patches @ patches.T
+    # patch element i holds x_{p - j} for the PSF index n - 1 - i (both axes reversed)
+    return gram.flip(0, 1)
+
+
+@dataclass
+class _Level:
+    """One scale: operator, data and fixed tensors."""
+
+    operator: ConvolutionOperator
+    y_latent: torch.Tensor  # observations embedded on the latent grid (0 elsewhere)
+    mask: torch.Tensor  # latent mask, float
+    n_observed: int
+    sum_y2: float
+    y_fft_masked: torch.Tensor  # m * y on the latent grid
+
+
+def _make_level(operator: ConvolutionOperator, y: torch.Tensor, mask: torch.Tensor | None):
+    latent_mask = operator.latent_mask(mask)
+    y_lat = operator.embed(y) * latent_mask
+    return _Level(
+        operator=operator,
+        y_latent=y_lat,
+        mask=latent_mask,
+        n_observed=int(latent_mask.sum()),
+        sum_y2=float((y_lat**2).sum()),
+        y_fft_masked=y_lat,
+    )
+
+
+@dataclass
+class _State:
+    mean: torch.Tensor
+    variance: torch.Tensor
+    w_mean: torch.Tensor
+    w_rate: torch.Tensor
+    psf: torch.Tensor  # mu_k on the PSF grid
+    psf_cov: torch.Tensor  # (n, n) full or (n,) diagonal
+    beta_mean: torch.Tensor
+    beta_rate: torch.Tensor
+    e_gamma: float
+    e_log_gamma: float
+    q_gamma: object = None
+    elbo: float = float("nan")
+    cg_iterations: int = 0
+
+
+def _gamma_array_terms(a0: float, b0: float, shape: float, rate: torch.Tensor) -> float:
+    """:math:`\\sum(\\mathbb E\\log p(\\theta) + H[q(\\theta)])` for Gamma(shape, rate) factors
+    under a Gamma(a0, b0) prior, summed over an array of rates."""
+    e_log = math.lgamma(shape) * 0 + float(torch.special.digamma(torch.tensor(shape))) - rate.log()
+    e = shape / rate
+    log_p = a0 * math.log(b0) - math.lgamma(a0) + (a0 - 1) * e_log - b0 * e
+    entropy = shape - rate.log() + math.lgamma(shape) + (1 - shape) * float(
+        torch.special.digamma(torch.tensor(shape))
+    )
+    return float((log_p + entropy).sum())
+
+
+class _Engine:
+    """Sweeps of the coordinate ascent at one scale (see the module documentation)."""
+
+    def __init__(
+        self,
+        model: DeconvolutionModel,
+        level: _Level,
+        *,
+        learn_psf: bool,
+        psf_covariance: str,
+        psf_update: str,
+        psf_samples: int,
+        psf_steps: int,
+        psf_lr: float,
+        cg_rtol: float,
+        cg_max_iter: int,
+        qp_iter: int,
+        generator: torch.Generator,
+    ) -> None:
+        self.model, self.level = model, level
+        self.prior: GradientARDPrior = model.prior
+        self.ndim = model.ndim
+        self.learn_psf = learn_psf
+        self.psf_covariance, self.psf_update = psf_covariance, psf_update
+        self.psf_samples, self.psf_steps, self.psf_lr = psf_samples, psf_steps, psf_lr
+        self.cg_rtol, self.cg_max_iter, self.qp_iter = cg_rtol, cg_max_iter, qp_iter
+        self.generator = generator
+        self.noise_spec = model.noise.precision
+        self.psf_prior = model.psf_prior
+        self.size = tuple(level.operator.psf.shape)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _otf(self, psf: torch.Tensor) -> torch.Tensor:
+        return psf_to_otf(psf, self.level.operator.latent_shape)
+
+    def _psf_diag(self, state: _State) -> torch.Tensor:
+        cov = state.psf_cov
+        diag = torch.diagonal(cov) if cov.ndim == 2 else cov
+        return diag.reshape(self.size)
+
+    # -- factor updates --------------------------------------------------------------------
+    def update_image(self, state: _State) -> None:
+        op, lv = self.level.operator, self.level
+        gamma, eps = state.e_gamma, self.prior.epsilon
+        otf = self._otf(state.psf)
+        psf_var = self._psf_diag(state)
+        cov_diag = op.circulant_adjoint(lv.mask, self._otf(psf_var))
+        data_diag = op.circulant_adjoint(lv.mask, self._otf(state.psf**2 + psf_var))
+        w = state.w_mean
+        cross_term = self._cross_covariance_term(state, cov_diag)
+
+        def apply(v: torch.Tensor) -> torch.Tensor:
+            blurred = op.circulant(v, otf) * lv.mask
+            data = op.circulant_adjoint(blurred, otf) + cov_diag * v
+            if cross_term is not None:
+                data = data + cross_term(v)
+            smooth = differences_adjoint(w * differences(v, self.ndim), self.ndim)
+            return gamma * data + smooth + eps * v
+
+        diag = gamma * data_diag + difference_diagonal(w, self.ndim) + eps
+        rhs = gamma * op.circulant_adjoint(lv.y_latent, otf)
+        state.mean, state.cg_iterations = _pcg(
+            apply, rhs, state.mean, diag, self.cg_rtol, self.cg_max_iter
+        )
+        state.variance = 1.0 / diag
+
+    def _cross_covariance_term(self, state: _State, cov_diag: torch.Tensor):
+        """The off-diagonal PSF covariance in :math:`\\mathbb E[K^\\top M K]`, or ``None``.
+
+        :math:`\\sum_{j \\ne l} (\\Sigma_k)_{jl} T_j^\\top M T_l` is a convolution with the
+        autocorrelation of :math:`\\Sigma_k` where the mask is 1; it is applied as
+        :math:`R^{1/2} C_\\Sigma R^{1/2}` with :math:`R` the observed share of each pixel's
+        blur footprint (1 inside the image, 0 far outside), which keeps it symmetric.
+        """
+        cov = state.psf_cov
+        if cov.ndim != 2:
+            return None
+        size = self.size
+        grids = torch.meshgrid(*[torch.arange(s, device=cov.device) for s in size], indexing="ij")
+        flat = [g.reshape(-1) for g in grids]
+        index = 0
+        for axis, s in enumerate(size):
+            diff = flat[axis][:, None] - flat[axis][None, :] + (s - 1)
+            index = index * (2 * s - 1) + diff
+        off = cov - torch.diag(torch.diagonal(cov))
+        kernel = torch.zeros(math.prod(2 * s - 1 for s in size), dtype=cov.dtype, device=cov.device)
+        kernel.index_add_(0, index.reshape(-1), off.reshape(-1))
+        kernel = kernel.reshape(tuple(2 * s - 1 for s in size))
+        otf = self._otf(kernel)
+        weight = (cov_diag / torch.diagonal(cov).sum()).clamp(min=0).sqrt()
+        op = self.level.operator
+        return lambda v: weight * op.circulant(weight * v, otf)
+
+    def _second_moments(self, state: _State) -> torch.Tensor:
+        d = differences(state.mean, self.ndim) ** 2
+        var = state.variance
+        for axis in range(self.ndim):
+            d[axis] += var + torch.roll(var, -1, dims=axis)
+        return d
+
+    def update_precisions(self, state: _State) -> None:
+        state.w_mean, state.w_rate = self.prior.expected_precision(self._second_moments(state))
+
+    def psf_statistics(self, state: _State) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gram :math:`X^\\top M X`, :math:`X^\\top M y` and :math:`v` for the current q(x)."""
+        lv = self.level
+        gram = _shifted_gram(state.mean, lv.mask > 0.5, self.size)
+        cross = _correlate_window(lv.y_latent, state.mean, self.size).reshape(-1)
+        var = _correlate_window(lv.mask, state.variance, self.size).reshape(-1)
+        return gram, cross, var
+
+    def update_psf(self, state: _State, stats) -> None:
+        gram, cross, var = stats
+        gamma = state.e_gamma
+        a = gamma * gram
+        a.diagonal().add_(gamma * var + state.beta_mean.reshape(-1))
+        b = gamma * cross
+        start = state.psf.reshape(-1)
+        if self.psf_update == "closed-form":
+            mu = _simplex_qp(a, b, start, self.qp_iter)
+            if self.psf_covariance == "full":
+                cov = torch.cholesky_inverse(torch.linalg.cholesky(a))
+            else:
+                cov = 1.0 / torch.diagonal(a)
+        else:
+            mu, cov = self._gradient_psf(a, b, state)
+        state.psf = mu.reshape(self.size)
+        state.psf_cov = cov
+        second = state.psf**2 + self._psf_diag(state)
+        state.beta_mean, state.beta_rate = self.psf_prior.expected_precision(second)
+
+    def _gradient_psf(self, a: torch.Tensor, b: torch.Tensor, state: _State):
+        """q(k) by the reparameterised ELBO (Adam) or by Vadam, mean kept on the simplex.
+
+        The PSF part of the ELBO is :math:`\\mathbb E_q[f(k)] + H[q(k)]` with
+        :math:`f(k) = -\\frac12 k^\\top A k + b^\\top k`; its gradient is estimated from
+        ``psf_samples`` draws :math:`k = \\mu_k + L\\epsilon`.
+        """
+        n = b.numel()
+        mu = state.psf.reshape(-1).clone().requires_grad_(True)
+        cov = state.psf_cov
+
+        def negative_f(k: torch.Tensor) -> torch.Tensor:
+            return (0.5 * (k @ a * k).sum(-1) - k @ b).mean()
+
+        if self.psf_update == "vadam":
+            prec0 = 1.0 / (torch.diagonal(cov) if cov.ndim == 2 else cov)
+            opt = Vadam(
+                [mu],
+                lr=self.psf_lr,
+                num_data=1.0,
+                prior_precision=0.0,
+                init_precision=float(prec0.mean()),
+                num_samples=self.psf_samples,
+            )
+
+            def closure() -> torch.Tensor:
+                opt.zero_grad()
+                loss = negative_f(mu[None])
+                loss.backward()
+                return loss
+
+            for _ in range(self.psf_steps):
+                opt.step(closure)
+                with torch.no_grad():
+                    mu.copy_(project_simplex(mu))
+            return mu.detach(), 1.0 / opt.precision(mu).detach()
+
+        if self.psf_covariance == "full":
+            full = cov if cov.ndim == 2 else torch.diag(cov)
+            chol = torch.linalg.cholesky(full)
+            log_diag = chol.diagonal().log().clone().requires_grad_(True)
+            lower = torch.tril(chol, -1).clone().requires_grad_(True)
+            params = [mu, log_diag, lower]
+        else:
+            diag = torch.diagonal(cov) if cov.ndim == 2 else cov
+            log_diag = (0.5 * diag.log()).clone().requires_grad_(True)
+            lower = None
+            params = [mu, log_diag]
+        opt = torch.optim.Adam(params, lr=self.psf_lr)
+        for _ in range(self.psf_steps):
+            opt.zero_grad()
+            eps = torch.randn(
+                self.psf_samples, n, dtype=b.dtype, device=b.device, generator=self.generator
+            )
+            if lower is None:
+                k = mu + eps * log_diag.exp()
+            else:
+                scale = torch.tril(lower, -1) + torch.diag(log_diag.exp())
+                k = mu + eps @ scale.T
+            loss = negative_f(k) - log_diag.sum()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                mu.copy_(project_simplex(mu))
+        with torch.no_grad():
+            if lower is None:
+                return mu.detach(), (2 * log_diag).exp().detach()
+            scale = torch.tril(lower, -1) + torch.diag(log_diag.exp())
+            return mu.detach(), (scale @ scale.T).detach()
+
+    # -- ELBO ------------------------------------------------------------------------------
+    def expected_residual(self, state: _State, stats=None) -> float:
+        """:math:`\\mathbb E\\|M(y - k \\circledast x)\\|^2` under q(x) q(k)."""
+        lv = self.level
+        if stats is not None:
+            gram, cross, var = stats
+            mu = state.psf.reshape(-1)
+            cov = state.psf_cov
+            second = torch.outer(mu, mu) + (cov if cov.ndim == 2 else torch.diag(cov))
+            quad = float((gram * second).sum()) + float(var @ torch.diagonal(second))
+            return lv.sum_y2 - 2 * float(cross @ mu) + quad
+        op = lv.operator
+        resid = (lv.y_latent - op.circulant(state.mean, self._otf(state.psf))) * lv.mask
+        spread = op.circulant(state.variance, self._otf(state.psf**2 + self._psf_diag(state)))
+        return float((resid**2).sum()) + float((spread * lv.mask).sum())
+
+    def update_noise(self, state: _State, residual: float) -> None:
+        if isinstance(self.noise_spec, GammaPrior):
+            q = self.noise_spec.posterior(self.level.n_observed, residual)
+            state.q_gamma, state.e_gamma, state.e_log_gamma = q, q.mean, q.mean_log
+
+    def elbo(self, state: _State, residual: float) -> float:
+        prior = self.prior
+        n_obs, n_lat = self.level.n_observed, state.mean.numel()
+        value = 0.5 * n_obs * (state.e_log_gamma - _LOG_2PI) - 0.5 * state.e_gamma * residual
+        # image prior with explicit difference precisions, and the ridge
+        shape_w = prior.shape + 0.5
+        e_log_w = float(torch.special.digamma(torch.tensor(shape_w))) - state.w_rate.log()
+        moments = self._second_moments(state)
+        value += float((0.5 * e_log_w - 0.5 * _LOG_2PI - 0.5 * state.w_mean * moments).sum())
+        value += _gamma_array_terms(prior.shape, prior.rate, shape_w, state.w_rate)
+        eps = prior.epsilon
+        value += 0.5 * n_lat * (math.log(eps) - _LOG_2PI)
+        value -= 0.5 * eps * float((state.mean**2).sum() + state.variance.sum())
+        value += 0.5 * n_lat * (1 + _LOG_2PI) + 0.5 * float(state.variance.log().sum())
+        if self.learn_psf:
+            pp = self.psf_prior
+            shape_b = pp.shape + 0.5
+            e_log_b = float(torch.special.digamma(torch.tensor(shape_b))) - state.beta_rate.log()
+            second = state.psf**2 + self._psf_diag(state)
+            value += float((0.5 * e_log_b - 0.5 * _LOG_2PI - 0.5 * state.beta_mean * second).sum())
+            value += _gamma_array_terms(pp.shape, pp.rate, shape_b, state.beta_rate)
+            cov = state.psf_cov
+            n = state.psf.numel()
+            if cov.ndim == 2:
+                logdet = 2 * float(torch.linalg.cholesky(cov).diagonal().log().sum())
+            else:
+                logdet = float(cov.log().sum())
+            value += 0.5 * n * (1 + _LOG_2PI) + 0.5 * logdet
+        if state.q_gamma is not None:
+            q = state.q_gamma
+            value += self.noise_spec.expected_log_density(q) + q.entropy
+        if not math.isfinite(value):
+            raise FloatingPointError("IVB produced a non-finite ELBO; check the image scale")
+        return value
+
+    def sweep(self, state: _State) -> None:
+        self.update_image(state)
+        self.update_precisions(state)
+        stats = None
+        if self.learn_psf:
+            stats = self.psf_statistics(state)
+            self.update_psf(state, stats)
+        residual = self.expected_residual(state, stats)
+        self.update_noise(state, residual)
+        state.elbo = self.elbo(state, residual)
+
+
+def _initial_psf(size: tuple[int, ...], dtype, device) -> torch.Tensor:
+    """A small centred Gaussian (std 0.6 px): close to no blur, but not a delta."""
+    grids = torch.meshgrid(
+        *[torch.arange(s, dtype=dtype, device=device) - s // 2 for s in size], indexing="ij"
+    )
+    psf = torch.exp(-sum(g**2 for g in grids) / (2 * 0.6**2))
+    return psf / psf.sum()
+
+
+def _resize(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    mode = "bilinear" if image.ndim == 2 else "trilinear"
+    out = F.interpolate(image[None, None], size=shape, mode=mode, align_corners=True)
+    return out[0, 0]
+
+
+def _recentre(psf: torch.Tensor) -> torch.Tensor:
+    """Shift a PSF by whole pixels so its centroid is nearest the centre of its support."""
+    grids = torch.meshgrid(
+        *[torch.arange(s, dtype=psf.dtype, device=psf.device) for s in psf.shape], indexing="ij"
+    )
+    total = psf.sum()
+    shifts = [int(round(float((g * psf).sum() / total))) - s // 2 for g, s in zip(
+        grids, psf.shape, strict=True
+    )]
+    out = psf
+    for axis, shift in enumerate(shifts):
+        if shift:
+            out = torch.roll(out, -shift, dims=axis)
+            index = [slice(None)] * psf.ndim
+            index[axis] = slice(-shift, None) if shift > 0 else slice(0, -shift)
+            out[tuple(index)] = 0
+    return out / out.sum()
+
+
+def _pyramid(shape: tuple[int, ...], size: tuple[int, ...], min_size: int = 3):
+    """(image shape, PSF size) per level, coarse to fine, in steps of sqrt(2)."""
+    levels = []
+    factor = 1.0
+    while True:
+        psf = tuple(max(min_size, 2 * int(round(s * factor / 2 - 0.5)) + 1) for s in size)
+        img = tuple(max(2 * p, int(round(n * factor))) for n, p in zip(shape, psf, strict=True))
+        levels.append((img, psf))
+        if all(p <= min_size for p in psf):
+            break
+        factor /= math.sqrt(2)
+    return levels[::-1]
+
+
+def fit_sparse_ivb(
+    model: DeconvolutionModel,
+    observed,
+    *,
+    max_iter: int = 30,
+    sweeps_per_scale: int = 10,
+    multiscale: bool = True,
+    tol: float = 1e-5,
+    psf_covariance: str = "full",
+    psf_update: str = "closed-form",
+    psf_samples: int = 1,
+    psf_steps: int = 20,
+    psf_lr: float = 1e-3,
+    init_psf=None,
+    cg_rtol: float = 1e-4,
+    cg_max_iter: int = 100,
+    qp_iter: int = 300,
+    seed: int | None = 0,
+    callback: Callable[[dict], None] | None = None,
+    progress: bool = True,
+) -> Result:
+    """Variational Bayes for a sparse-gradient (ARD) prior; blind when the model's PSF is unknown.
+
+    See the module documentation for the updates and the ELBO.
+
+    Parameters
+    ----------
+    model : DeconvolutionModel
+        Gaussian noise, a :class:`~bayesdeconv.priors.GradientARDPrior` image prior, and either a
+        known PSF or a ``psf_prior`` (blind; 2-D images).
+    observed : array_like
+        The observed image.
+    max_iter : int
+        Sweeps at the finest scale (the only scale for a known PSF).
+    sweeps_per_scale : int
+        Sweeps at each coarser scale (blind only).
+    multiscale : bool
+        Coarse-to-fine PSF estimation (blind only). Without it the estimate starts at full
+        resolution from a narrow Gaussian and easily stalls near the no-blur solution.
+    tol : float
+        Stop the finest scale when the ELBO's relative change falls below ``tol``.
+    psf_covariance : {"full", "diagonal"}
+        Family of :math:`\\Sigma_k`.
+    psf_update : {"closed-form", "elbo", "vadam"}
+        How q(k) is updated: the closed-form optimum (IVB), ``psf_steps`` Adam steps on the
+        reparameterised ELBO with ``psf_samples`` draws per step (IVB + gradient PSF), or
+        ``psf_steps`` Vadam steps (diagonal :math:`\\Sigma_k` from Vadam's precision).
+    psf_samples, psf_steps, psf_lr
+        Settings of the gradient-based PSF updates.
+    init_psf : array_like, optional
+        Starting PSF for the finest scale (blind, without ``multiscale``), or the default start.
+    cg_rtol, cg_max_iter
+        The image-mean CG per sweep (warm-started).
+    qp_iter : int
+        Accelerated projected-gradient iterations for the simplex-constrained PSF mean.
+    seed : int, optional
+        Seeds the gradient-based PSF updates.
+    callback : callable, optional
+        Called after every sweep with a dict: ``level``, ``sweep``, ``mean`` (frame),
+        ``psf``, ``elbo``.
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    Result
+        ``method="ivb"``. ``psf``/``psf_std`` hold q(k)'s mean (on the simplex) and marginal
+        std; ``std`` the mean-field image std; ``elbo`` the finest scale's trace; ``info`` has
+        the per-scale traces, the PSF covariance and the learned noise level.
+    """
+    if psf_covariance not in PSF_COVARIANCES:
+        raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}, got {psf_covariance!r}")
+    if psf_update not in PSF_UPDATES:
+        raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
+    if psf_update == "vadam" and psf_covariance == "full":
+        raise ValueError("Vadam gives a diagonal PSF covariance; use psf_covariance='diagonal'")
+    if not isinstance(model.prior, GradientARDPrior):
+        raise ValueError(
+            "fit_sparse_ivb needs a GradientARDPrior image prior (prior='piecewise' or 'sparse')"
+        )
+    if not getattr(model.noise, "conjugate", False):
+        raise ValueError("IVB needs Gaussian noise; use method='svi' for Poisson data")
+    if max_iter < 1 or sweeps_per_scale < 0:
+        raise ValueError("max_iter must be at least 1 and sweeps_per_scale non-negative")
+    blind = model.blind
+    if blind and model.ndim != 2:
+        raise ValueError("blind deconvolution supports 2-D images only")
+    start_time = time.perf_counter()
+    y = as_observed(model, observed)
+    op = model.operator
+    dtype, device = model.dtype, model.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(0 if seed is None else int(seed))
+    size = tuple(op.psf.shape)
+    mask = model.mask
+
+    if blind and multiscale:
+        schedule = _pyramid(op.observed_shape, size)
+    else:
+        schedule = [(op.observed_shape, size)]
+    if blind:
+        psf = (
+            torch.as_tensor(np.asarray(init_psf), dtype=dtype, device=device)
+            if init_psf is not None
+            else _initial_psf(schedule[0][1], dtype, device)
+        )
+    else:
+        psf = op.psf
+    sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
+    spec = model.noise.precision
+    e_gamma0 = (
+        (spec.init or 1.0 / sigma**2) if isinstance(spec, GammaPrior) else float(spec)
+    )
+    total = max_iter + sweeps_per_scale * (len(schedule) - 1)
+    bar = tqdm(total=total, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
+    traces: list[list[float]] = []
+    engine = state = None
+    converged = False
+    for index, (shape, psf_size) in enumerate(schedule):
+        finest = index == len(schedule) - 1
+        if finest:
+            level_op, y_l, mask_l = op, y, mask
+        else:
+            y_l = _resize(y, shape)
+            mask_l = None if mask is None else _resize(mask.to(dtype), shape) > 0.999
+            level_op = ConvolutionOperator(
+                torch.zeros(psf_size, dtype=dtype), shape, boundary=op.boundary, dtype=dtype,
+                device=device,
+            )
+        if blind and tuple(psf.shape) != psf_size:
+            psf = _recentre(_resize(psf, psf_size).clamp(min=0))
+        level = _make_level(level_op, y_l, mask_l)
+        level_model = DeconvolutionModel(
+            level_op, prior=model.prior, noise=model.noise, mask=mask_l, psf_prior=(
+                None if not blind else type(model.psf_prior)(psf_size, model.psf_prior.shape,
+                                                             model.psf_prior.rate)
+            )
+        )
+        engine = _Engine(
+            level_model,
+            level,
+            learn_psf=blind,
+            psf_covariance=psf_covariance,
+            psf_update=psf_update,
+            psf_samples=psf_samples,
+            psf_steps=psf_steps,
+            psf_lr=psf_lr,
+            cg_rtol=cg_rtol,
+            cg_max_iter=cg_max_iter,
+            qp_iter=qp_iter,
+            generator=generator,
+        )
+        x0 = initial_image(level_model, torch.where(mask_l, y_l, 0) if mask_l is not None else y_l)
+        n = psf.numel()
+        w_mean, w_rate = model.prior.expected_precision(differences(x0, model.ndim) ** 2)
+        init_cov = torch.full((n,), 1e-8, dtype=dtype, device=device)
+        state = _State(
+            mean=x0,
+            variance=torch.zeros_like(x0),
+            w_mean=w_mean,
+            w_rate=w_rate,
+            psf=psf,
+            psf_cov=torch.diag(init_cov) if psf_covariance == "full" else init_cov,
+            beta_mean=torch.ones_like(psf),
+            beta_rate=torch.ones_like(psf),
+            e_gamma=e_gamma0,
+            e_log_gamma=math.log(e_gamma0),
+        )
+        if blind:
+            state.beta_mean, state.beta_rate = model.psf_prior.expected_precision(psf**2)
+        sweeps = max_iter if finest else sweeps_per_scale
+        trace: list[float] = []
+        for sweep in range(sweeps):
+            engine.sweep(state)
+            trace.append(state.elbo)
+            bar.update(1)
+            bar.set_postfix(scale=f"{index + 1}/{len(schedule)}", elbo=f"{state.elbo:.6g}")
+            if callback is not None:
+                callback(
+                    {
+                        "level": index,
+                        "finest": finest,
+                        "sweep": sweep,
+                        "mean": to_numpy(level_op.crop(state.mean)),
+                        "psf": to_numpy(state.psf),
+                        "elbo": state.elbo,
+                    }
+                )
+            if finest and sweep > 0 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+                converged = True
+                break
+        traces.append(trace)
+        psf = state.psf
+        e_gamma0 = state.e_gamma
+    bar.close()
+
+    frame = op.frame
+    latent_mean, latent_std = to_numpy(state.mean), to_numpy(state.variance.sqrt())
+    hyper = {
+        sites.NOISE_PRECISION: state.q_gamma if state.q_gamma is not None else PointValue(
+            state.e_gamma
+        )
+    }
+    psf_np = to_numpy(state.psf)
+    psf_std = to_numpy(engine._psf_diag(state).sqrt()) if blind else np.zeros_like(psf_np)
+    info = {
+        "covariance": "diagonal",
+        "prior": model.prior.name,
+        "frame": frame,
+        "scales": [s for s, _ in schedule],
+        "psf_sizes": [p for _, p in schedule],
+        "elbo_per_scale": [np.asarray(t) for t in traces],
+        "cg_iterations": state.cg_iterations,
+    }
+    if blind:
+        info.update(
+            psf_covariance=psf_covariance,
+            psf_update=psf_update,
+            psf_cov=to_numpy(state.psf_cov),
+        )
+    return Result(
+        mean=latent_mean[frame],
+        std=latent_std[frame],
+        psf=psf_np,
+        psf_std=psf_std,
+        elbo=np.asarray(traces[-1]),
+        observed=to_numpy(y),
+        method="ivb",
+        hyperparameters=hyper,
+        latent_mean=latent_mean,
+        latent_std=latent_std,
+        n_iter=len(traces[-1]),
+        converged=converged,
+        runtime=time.perf_counter() - start_time,
+        info=info,
+        draw_fn=mean_field_drawer(latent_mean[frame], latent_std[frame], hyper),
+    )
