@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bayesdeconv.infer.blind import PSF_COVARIANCES, fit_sparse_ivb
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
@@ -13,14 +14,17 @@ from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
 from bayesdeconv.physics.psf import check_psf
-from bayesdeconv.priors import SmoothPrior
+from bayesdeconv.priors import GradientARDPrior, PSFPrior, SmoothPrior, check_psf_size
+from bayesdeconv.priors import piecewise as piecewise_prior
+from bayesdeconv.priors import sparse as sparse_prior
 
 __all__ = ["METHODS", "NOISES", "PRIORS", "deconvolve", "prepare_image", "prepare_mask"]
 
-PRIORS = ("smooth",)
+PRIORS = ("smooth", "piecewise", "sparse")
 NOISES = ("gaussian", "poisson")
 METHODS = ("ivb", "svi", "map", "vadam")
-_PLANNED_PRIORS = ("piecewise", "sparse", "extreme-channel", "dip", "vae")
+_PLANNED_PRIORS = ("extreme-channel", "dip", "vae")
+_BLIND_METHODS = ("ivb", "svi", "vadam")
 _PLANNED_NOISES = ("poisson-gaussian",)
 
 
@@ -78,8 +82,12 @@ def prepare_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
 def _make_prior(prior):
     if not isinstance(prior, str):
         return prior
-    if prior in PRIORS:
+    if prior == "smooth":
         return SmoothPrior()
+    if prior == "piecewise":
+        return piecewise_prior()
+    if prior == "sparse":
+        return sparse_prior()
     if prior in _PLANNED_PRIORS:
         raise NotImplementedError(
             f"prior {prior!r} is planned but not implemented yet; available: {PRIORS}"
@@ -115,12 +123,13 @@ def deconvolve(
     image,
     psf=None,
     *,
-    prior="smooth",
+    prior=None,
     noise="gaussian",
     method: str = "ivb",
     guide: str | None = None,
     boundary: str = "valid",
-    psf_size: int | None = None,
+    psf_size: int | tuple[int, int] | None = None,
+    psf_covariance: str = "full",
     mask=None,
     steps: int | None = None,
     seed: int | None = None,
@@ -140,10 +149,14 @@ def deconvolve(
     psf : array_like, optional
         The PSF (same number of axes, centred at ``s // 2``, non-negative, summing to 1), applied
         by true convolution (flip a correlation kernel first). ``None`` asks for blind
-        deconvolution, which is not implemented yet.
-    prior : str or prior object
-        Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision), or an
-        instance such as ``SmoothPrior(precision=...)``.
+        deconvolution (2-D): the PSF is estimated with its posterior, on a support of
+        ``psf_size`` pixels.
+    prior : str or prior object, optional
+        Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision; the
+        default with a known PSF), ``"piecewise"`` (sparse gradients with a per-difference
+        learned precision, favouring piecewise-constant images; the default for blind
+        deconvolution) or ``"sparse"`` (the same family tuned to natural images, Student-t
+        gradients), or an instance such as ``SmoothPrior(precision=...)``.
     noise : str or noise object
         ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
     method : {"ivb", "svi", "map", "vadam"}
@@ -154,8 +167,11 @@ def deconvolve(
     boundary : {"valid", "circular"}
         ``"valid"`` (default) models the unobserved scene beyond the image border; ``"circular"``
         assumes a periodic image (exact Fourier posterior with IVB).
-    psf_size : int, optional
-        PSF support for blind deconvolution (not implemented yet).
+    psf_size : int or (int, int), optional
+        Odd PSF support for blind deconvolution (required when ``psf`` is ``None``); choose it
+        a little larger than the expected blur.
+    psf_covariance : {"full", "diagonal"}
+        Blind deconvolution: the covariance family of the Gaussian PSF posterior.
     mask : array_like of bool, optional
         ``True`` where a pixel is observed.
     steps : int, optional
@@ -193,20 +209,37 @@ def deconvolve(
         raise ValueError(f"guide applies to method='svi' only, not method={method!r}")
     if steps is not None and (int(steps) != steps or steps < 1):
         raise ValueError(f"steps must be a positive integer, got {steps}")
-    if psf is None:
-        raise NotImplementedError(
-            "blind deconvolution (psf=None) is planned but not implemented yet; pass the PSF"
-        )
-    if psf_size is not None:
-        raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
     device = _resolve_device(device)
     raw = _to_numpy(image, "image")
     mask_array = prepare_mask(mask, raw.shape)
     observed = prepare_image(raw, mask_array)
     if mask_array is not None:
         observed = np.where(mask_array, observed, 0.0)
-    psf_array = check_psf(psf, image_shape=observed.shape)
+    blind = psf is None
+    if prior is None:
+        prior = "piecewise" if blind else "smooth"
+    if blind:
+        if psf_size is None:
+            raise ValueError("blind deconvolution (psf=None) needs psf_size, the PSF support")
+        if observed.ndim != 2:
+            raise ValueError(f"blind deconvolution supports 2-D images, got {observed.ndim}-D")
+        if method not in _BLIND_METHODS:
+            raise ValueError(f"blind deconvolution supports methods {_BLIND_METHODS}")
+        if psf_covariance not in PSF_COVARIANCES:
+            raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}")
+        size = check_psf_size(psf_size, observed.shape)
+        psf_array = np.zeros(size)
+        psf_array[tuple(s // 2 for s in size)] = 1.0
+    else:
+        if psf_size is not None:
+            raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
+        psf_array = check_psf(psf, image_shape=observed.shape)
     prior_obj, noise_obj = _make_prior(prior), _make_noise(noise)
+    sparse_gradients = isinstance(prior_obj, GradientARDPrior)
+    if blind and not sparse_gradients:
+        raise ValueError(
+            "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse'"
+        )
     if method == "ivb" and not getattr(noise_obj, "conjugate", False):
         raise ValueError(
             f"method='ivb' needs Gaussian noise; use method='svi' (or 'vadam') for "
@@ -227,8 +260,14 @@ def deconvolve(
         prior=prior_obj,
         noise=noise_obj,
         mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
+        psf_prior=PSFPrior(size) if blind else None,
     )
     y = torch.as_tensor(observed, dtype=dtype, device=device)
+    if method == "ivb" and (blind or sparse_gradients):
+        options = {} if steps is None else {"max_iter": int(steps)}
+        return fit_sparse_ivb(
+            model, y, psf_covariance=psf_covariance, seed=seed, progress=progress, **options
+        )
     if method == "ivb":
         options = {} if steps is None else {"max_iter": int(steps)}
         return fit_ivb(model, y, progress=progress, **options)

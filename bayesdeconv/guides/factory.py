@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import math
 
+import pyro.poutine as poutine
 from pyro.infer.autoguide import (
     AutoDelta,
     AutoGuide,
+    AutoGuideList,
     AutoMultivariateNormal,
     AutoNormal,
 )
-from pyro.infer.autoguide.initialization import init_to_median, init_to_value
+from pyro.infer.autoguide.initialization import InitMessenger, init_to_median, init_to_value
 
+from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 __all__ = ["GUIDES", "PLANNED_GUIDES", "latent_dimension", "make_guide"]
 
-GUIDES = ("mean-field", "map", "full")
-"""Guides available now: ``AutoNormal``, ``AutoDelta`` and ``AutoMultivariateNormal``."""
+GUIDES = ("mean-field", "map", "full", "full-psf")
+"""Guides available now: ``AutoNormal``, ``AutoDelta``, ``AutoMultivariateNormal``, and (blind
+models) a full-covariance PSF with a mean-field rest."""
 PLANNED_GUIDES = ("fourier", "structured", "low-rank")
 """Names reserved for guides that are not implemented yet."""
 
@@ -48,7 +52,9 @@ def make_guide(
         unconstrained space (log-normal for precisions). ``"map"``:
         :class:`~pyro.infer.autoguide.AutoDelta` (point estimates). ``"full"``:
         :class:`~pyro.infer.autoguide.AutoMultivariateNormal`, a dense covariance over every
-        latent value, allowed only up to ``max_full_dimension`` values.
+        latent value, allowed only up to ``max_full_dimension`` values. ``"full-psf"`` (blind
+        models): an :class:`~pyro.infer.autoguide.AutoGuideList` of an
+        ``AutoMultivariateNormal`` on the PSF and an ``AutoNormal`` on every other site.
     init_values : dict, optional
         Starting values by site name (others start at the prior median).
     init_scale : float
@@ -69,6 +75,28 @@ def make_guide(
         return AutoNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
     if name == "map":
         return AutoDelta(model, init_loc_fn=init_loc_fn)
+    if name == "full-psf":
+        if not model.blind:
+            raise ValueError("guide='full-psf' needs a blind model (unknown PSF)")
+        # the initial values must reach the hidden sites too (the flat image site of a
+        # sparse-gradient prior cannot be sampled), so they are set inside the block
+        initialised = InitMessenger(init_loc_fn)(model)
+        guide = AutoGuideList(initialised)
+        guide.append(
+            AutoMultivariateNormal(
+                poutine.block(initialised, expose=[sites.PSF]),
+                init_loc_fn=init_loc_fn,
+                init_scale=init_scale,
+            )
+        )
+        guide.append(
+            AutoNormal(
+                poutine.block(initialised, hide=[sites.PSF]),
+                init_loc_fn=init_loc_fn,
+                init_scale=init_scale,
+            )
+        )
+        return guide
     dim = latent_dimension(model)
     if dim > max_full_dimension:
         raise ValueError(

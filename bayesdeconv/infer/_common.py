@@ -91,7 +91,13 @@ def initial_values(model: DeconvolutionModel, y: torch.Tensor) -> tuple[dict, fl
     x0 = initial_image(model, y)
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
-    spec = model.prior.precision
+    if model.blind:
+        size = model.psf_prior.size
+        psf = torch.zeros(size, dtype=model.dtype, device=model.device)
+        psf[tuple(s // 2 for s in size)] = 1.0
+        psf = psf + 0.1 / psf.numel()  # a delta with a floor, inside the simplex
+        values[sites.PSF] = psf / psf.sum()
+    spec = getattr(model.prior, "precision", None)
     if isinstance(spec, GammaPrior):
         n = math.prod(model.latent_shape)
         quad = float(model.prior.quadratic(x0, model.ndim))
@@ -135,7 +141,7 @@ def fixed_precisions(model: DeconvolutionModel) -> dict:
 
     fixed = {}
     for name, spec in (
-        (sites.IMAGE_PRECISION, model.prior.precision),
+        (sites.IMAGE_PRECISION, getattr(model.prior, "precision", None)),
         (sites.NOISE_PRECISION, getattr(model.noise, "precision", None)),
     ):
         if spec is not None and not isinstance(spec, GammaPrior):

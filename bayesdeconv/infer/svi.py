@@ -11,7 +11,7 @@ import numpy as np
 import pyro
 import torch
 from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
-from pyro.infer.autoguide import AutoDelta, AutoNormal
+from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoNormal
 from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
@@ -24,6 +24,7 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
+from bayesdeconv.infer.blind import project_simplex
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -138,6 +139,8 @@ def fit_svi(
                     f"rate (lr={lr}) or check the image scale."
                 )
             losses.append(loss)
+            if model.blind:
+                _project_psf(auto)
             if step % 50 == 0:
                 bar.set_postfix(elbo=f"{-loss:.6g}", refresh=False)
             if tol > 0 and stop(losses):
@@ -152,7 +155,7 @@ def fit_svi(
     frame_mean = latent_mean[op.frame]
     frame_std = latent_std[op.frame]
 
-    if isinstance(auto, AutoNormal | AutoDelta):
+    if isinstance(auto, AutoNormal | AutoDelta | AutoGuideList):
         draw = mean_field_drawer(frame_mean, frame_std, hyper)
     else:
 
@@ -163,12 +166,12 @@ def fit_svi(
                 out[name] = q.sample(n, rng)
             return out
 
-    psf = to_numpy(op.psf)
+    psf, psf_std = hyper.pop(sites.PSF, (to_numpy(op.psf), np.zeros(op.psf.shape)))
     return Result(
         mean=frame_mean,
         std=frame_std,
         psf=psf,
-        psf_std=np.zeros_like(psf),
+        psf_std=psf_std,
         elbo=-np.asarray(losses),
         observed=to_numpy(y),
         method="map" if guide == "map" else "svi",
@@ -192,10 +195,44 @@ def _hyper_sites(model: DeconvolutionModel) -> list[str]:
     return names
 
 
+def _psf_loc(auto):
+    """The guide parameter holding the PSF mean (blind models), viewed on the PSF grid."""
+    if isinstance(auto, AutoGuideList):
+        return auto[0].loc
+    if isinstance(auto, AutoNormal):
+        return auto.locs.psf
+    raise ValueError(f"{type(auto).__name__} is not supported for blind models")
+
+
+def _project_psf(auto) -> None:
+    """Keep the PSF mean on the simplex (projected stochastic gradient)."""
+    with torch.no_grad():
+        loc = _psf_loc(auto)
+        loc.copy_(project_simplex(loc))
+
+
 def _summarise(model: DeconvolutionModel, auto) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Image mean/std on the latent grid and precision posteriors, read off the guide."""
+    """Image mean/std on the latent grid and precision posteriors, read off the guide.
+
+    For blind models the returned dict also holds ``(psf mean, psf std)`` under ``"psf"``.
+    """
     hyper: dict = {}
     with torch.no_grad():
+        if model.blind:
+            size = model.psf_prior.size
+            if isinstance(auto, AutoGuideList):
+                mvn = auto[0]
+                psf_std = mvn.scale[:, None] * mvn.scale_tril
+                psf_std = psf_std.pow(2).sum(1).sqrt()
+                hyper[sites.PSF] = (
+                    to_numpy(mvn.loc.reshape(size)),
+                    to_numpy(psf_std.reshape(size)),
+                )
+                auto = auto[1]
+            elif isinstance(auto, AutoNormal):
+                hyper[sites.PSF] = (to_numpy(auto.locs.psf), to_numpy(auto.scales.psf))
+            else:
+                raise ValueError(f"{type(auto).__name__} is not supported for blind models")
         if isinstance(auto, AutoNormal):
             mean = to_numpy(auto.locs.image)
             std = to_numpy(auto.scales.image)
