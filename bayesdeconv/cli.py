@@ -134,11 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     psf.add_argument("--psf", metavar="PSF", type=Path, help="PSF image file (.tif, .tiff, .npy)")
     psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
     psf.add_argument(
-        "--psf-size", metavar="N", type=int, help="PSF support for --blind, in pixels per axis"
+        "--psf-size", metavar="N", type=int, help="odd PSF support for --blind, pixels per axis"
+    )
+    psf.add_argument(
+        "--psf-covariance",
+        choices=("full", "diagonal"),
+        default="full",
+        help="covariance of the PSF posterior with --blind (default: full)",
     )
     model = dec.add_argument_group("model and inference")
     model.add_argument(
-        "--prior", metavar="NAME", default="smooth", help="image prior (default: smooth)"
+        "--prior",
+        choices=("smooth", "piecewise", "sparse"),
+        default=None,
+        help="image prior (default: smooth with --psf, piecewise with --blind)",
     )
     model.add_argument(
         "--noise",
@@ -432,6 +441,7 @@ def _run_deconvolve(args: argparse.Namespace) -> list[str]:
         guide=args.guide,
         boundary=args.boundary,
         psf_size=args.psf_size,
+        psf_covariance=args.psf_covariance,
         mask=mask,
         steps=args.steps,
         seed=args.seed,

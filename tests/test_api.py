@@ -66,8 +66,8 @@ def test_svi_methods(blurred, method):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"psf": None}, NotImplementedError, "blind"),
-        ({"prior": "piecewise"}, NotImplementedError, "piecewise"),
+        ({"psf": None}, ValueError, "needs psf_size"),
+        ({"prior": "dip"}, NotImplementedError, "dip"),
         ({"noise": "poisson-gaussian"}, NotImplementedError, "poisson-gaussian"),
         ({"method": "gibbs"}, ValueError, "unknown method"),
         ({"prior": "tv"}, ValueError, "unknown prior"),

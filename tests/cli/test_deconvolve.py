@@ -117,3 +117,20 @@ def test_existing_output_is_overwritten(inputs):
     args = ["deconvolve", str(inputs.image), "--psf", str(inputs.psf), "-o", str(out), "-q"]
     assert main(args) == 0
     assert _tiff(out).shape == inputs.array.shape
+
+
+def test_blind_writes_image_and_psf(inputs, capsys):
+    folder = inputs.folder
+    out, psf_out, std_out = folder / "out.tif", folder / "psf_est.tif", folder / "std.tif"
+    code = main(
+        [
+            "deconvolve", str(inputs.image), "--blind", "--psf-size", "7", "-o", str(out),
+            "--psf-output", str(psf_out), "--std-output", str(std_out), "--steps", "3", "-q",
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert _tiff(out).shape == inputs.array.shape
+    psf = _tiff(psf_out)
+    assert psf.shape == (7, 7) and psf.min() >= 0 and psf.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.all(_tiff(std_out) > 0)

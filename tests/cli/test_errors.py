@@ -87,7 +87,7 @@ def _setup(case: str, inputs) -> list[str]:
     if case == "missing-output-dir":
         return ["deconvolve", image, "--psf", psf, "-o", str(folder / "no" / "such" / "out.tif")]
     if case == "planned-prior":
-        return ["deconvolve", image, "--psf", psf, "--prior", "sparse", *outputs]
+        return ["deconvolve", image, "--psf", psf, "--prior", "dip", *outputs]
     if case == "unknown-prior":
         return ["deconvolve", image, "--psf", psf, "--prior", "nonsense", *outputs]
     if case == "poisson-with-ivb":
@@ -97,7 +97,7 @@ def _setup(case: str, inputs) -> list[str]:
     if case == "zero-steps":
         return ["deconvolve", image, "--psf", psf, "--steps", "0", *outputs]
     if case == "blind":
-        return ["deconvolve", image, "--blind", "--psf-size", "9", *outputs]
+        return ["deconvolve", image, "--blind", "--psf-size", "8", *outputs]
     if case == "cuda-unavailable":
         return ["deconvolve", image, "--psf", psf, "--device", "cuda", *outputs]
     if case == "no-psf-no-blind":
@@ -169,7 +169,7 @@ EXPECTED = {
     "mask-shape-mismatch": "mask shape",
     "output-is-input": "refusing to overwrite",
     "missing-output-dir": "does not exist",
-    "blind": "not implemented",
+    "blind": "odd",
     "cuda-unavailable": "cuda",
     "no-psf-no-blind": "give --psf psf or --blind --psf-size n",
 }

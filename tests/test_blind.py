@@ -1,0 +1,226 @@
+"""Blind deconvolution and sparse-gradient priors: operators, oracles, recovery, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+from bayesdeconv import deconvolve
+from bayesdeconv.infer.blind import _shifted_gram, fit_sparse_ivb, project_simplex
+from bayesdeconv.likelihoods import GaussianNoise
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import ConvolutionOperator
+from bayesdeconv.physics.psf import motion_psf
+from bayesdeconv.priors import PSFPrior, piecewise, sparse
+from bayesdeconv.priors.ard import difference_diagonal, differences, differences_adjoint
+
+N, S, NOISE = 64, 9, 0.01
+
+
+def blocks_image(shape, seed=0) -> np.ndarray:
+    """Piecewise-constant test image: overlapping rectangles of random grey levels."""
+    rng = np.random.default_rng(seed)
+    x = np.full(shape, 0.2)
+    for _ in range(14):
+        a, b = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
+        h, w = rng.integers(6, 26, 2)
+        x[a : a + h, b : b + w] = rng.random()
+    return x
+
+
+@pytest.fixture(scope="module")
+def problem():
+    psf = motion_psf(S, 7, 30.0)
+    op = ConvolutionOperator(psf, (N, N), boundary="valid")
+    truth = blocks_image(op.latent_shape)
+    rng = np.random.default_rng(1)
+    y = op.forward(torch.tensor(truth)).numpy() + NOISE * rng.standard_normal((N, N))
+    return {"psf": psf, "truth": truth[op.frame], "y": y}
+
+
+def blind_model(size=S, mask=None, prior=None) -> DeconvolutionModel:
+    start = np.zeros((size, size))
+    start[size // 2, size // 2] = 1
+    op = ConvolutionOperator(start, (N, N), boundary="valid")
+    return DeconvolutionModel(
+        op,
+        prior=prior or piecewise(),
+        noise=GaussianNoise(),
+        mask=mask,
+        psf_prior=PSFPrior((size, size)),
+    )
+
+
+@pytest.fixture(scope="module")
+def fits(problem):
+    return {
+        cov: fit_sparse_ivb(blind_model(), problem["y"], psf_covariance=cov, progress=False)
+        for cov in ("full", "diagonal")
+    }
+
+
+def psnr(a, b) -> float:
+    return 10 * math.log10(1.0 / float(np.mean((a - b) ** 2)))
+
+
+# -- building blocks -----------------------------------------------------------------------------
+def test_differences_adjoint_and_diagonal():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((7, 9)))
+    g = torch.tensor(rng.standard_normal((2, 7, 9)))
+    assert float((differences(x, 2) * g).sum()) == pytest.approx(
+        float((x * differences_adjoint(g, 2)).sum()), rel=1e-12
+    )
+    w = torch.tensor(rng.random((2, 7, 9)))
+    dense = torch.stack(
+        [
+            differences_adjoint(w * differences(e.reshape(7, 9), 2), 2).reshape(-1)
+            for e in torch.eye(63, dtype=torch.float64)
+        ]
+    )
+    torch.testing.assert_close(difference_diagonal(w, 2).reshape(-1), torch.diagonal(dense))
+
+
+def test_ard_marginal_is_the_gamma_scale_mixture():
+    prior = sparse()
+    t = 0.03
+    mixture, _ = integrate.quad(
+        lambda w: stats.norm.pdf(t, scale=1 / math.sqrt(w))
+        * stats.gamma.pdf(w, prior.shape, scale=1 / prior.rate),
+        0,
+        np.inf,
+        limit=200,
+    )
+    student = float(prior.marginal().log_prob(torch.tensor(t)).exp())
+    assert student == pytest.approx(mixture, rel=1e-5)
+
+
+def test_project_simplex_is_the_euclidean_projection():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        v = torch.tensor(rng.normal(scale=rng.uniform(0.01, 2), size=25))
+        p = project_simplex(v)
+        assert float(p.min()) >= 0 and float(p.sum()) == pytest.approx(1.0)
+        # optimality: (v - p) . (q - p) <= 0 for every point q of the simplex
+        for q in rng.dirichlet(np.ones(25), size=50):
+            assert float((v - p) @ (torch.tensor(q) - p)) <= 1e-12
+
+
+def test_shifted_gram_matches_dense_patches():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.random((12, 13)))
+    mask = torch.tensor(rng.random((12, 13)) > 0.3)
+    size = (3, 5)
+    gram = _shifted_gram(x, mask, size, block=5)
+    columns = []
+    for a in range(size[0]):
+        for b in range(size[1]):
+            shifted = torch.roll(x, (a - size[0] // 2, b - size[1] // 2), dims=(0, 1))
+            columns.append(shifted[mask])  # x_{p - j} at the observed p
+    patches = torch.stack(columns, 1)
+    torch.testing.assert_close(gram, patches.T @ patches)
+
+
+# -- blind recovery ------------------------------------------------------------------------------
+@pytest.mark.parametrize("covariance", ["full", "diagonal"])
+def test_blind_ivb_recovers_psf_and_image(problem, fits, covariance):
+    result = fits[covariance]
+    # the narrow start is ~1.3 away in L1; a no-blur delta is ~1.6 away
+    assert np.abs(result.psf - problem["psf"]).sum() < 0.4
+    assert psnr(result.mean, problem["truth"]) > psnr(problem["y"], problem["truth"]) + 6
+    assert result.psf.min() >= 0 and result.psf.sum() == pytest.approx(1.0)
+    assert result.psf_std.shape == result.psf.shape and (result.psf_std > 0).all()
+    assert result.hyperparameters["noise_precision"].mean == pytest.approx(1 / NOISE**2, rel=0.5)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diagonal"])
+def test_blind_ivb_elbo_is_monotone(fits, covariance):
+    elbo = fits[covariance].elbo
+    assert len(elbo) > 5
+    assert np.diff(elbo).min() >= -1e-9 * abs(elbo[-1])
+
+
+def test_full_psf_covariance_beats_diagonal(fits):
+    assert fits["full"].elbo[-1] > fits["diagonal"].elbo[-1]
+
+
+@pytest.mark.parametrize("update", ["elbo", "vadam"])
+def test_gradient_psf_updates_give_valid_psfs(problem, update):
+    result = fit_sparse_ivb(
+        blind_model(),
+        problem["y"],
+        psf_covariance="diagonal",
+        psf_update=update,
+        max_iter=10,
+        progress=False,
+    )
+    assert result.psf.min() >= 0 and result.psf.sum() == pytest.approx(1.0)
+    assert np.all(np.isfinite(result.elbo))
+    if update == "elbo":
+        assert np.abs(result.psf - problem["psf"]).sum() < 0.8
+    # the Vadam PSF update is not yet accurate (L1 error ~1.0 here, see the issue notes);
+    # only its validity is asserted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: with the piecewise ARD prior the mean-field variance collapses in "
+    "flat regions without data (w doubles every sweep), so holes get a *smaller* std than "
+    "observed pixels; see docs/architecture.md",
+)
+def test_hole_std_exceeds_observed_std(problem):
+    mask = np.ones((N, N), dtype=bool)
+    mask[20:32, 24:36] = False
+    y = np.where(mask, problem["y"], np.nan)
+    result = deconvolve(y, psf_size=S, mask=mask, progress=False, steps=10)
+    hole = result.std[23:29, 27:33]
+    assert hole.min() >= 2 * np.median(result.std[mask])
+
+
+def test_known_psf_sparse_prior_is_monotone_and_sharper_than_smooth(problem):
+    sparse_fit = deconvolve(problem["y"], problem["psf"], prior="piecewise", progress=False)
+    smooth_fit = deconvolve(problem["y"], problem["psf"], prior="smooth", progress=False)
+    assert np.diff(sparse_fit.elbo).min() >= -1e-9 * abs(sparse_fit.elbo[-1])
+    assert psnr(sparse_fit.mean, problem["truth"]) > psnr(smooth_fit.mean, problem["truth"]) + 2
+
+
+def test_svi_full_psf_guide_runs_and_keeps_psf_valid(problem):
+    result = deconvolve(
+        problem["y"],
+        psf_size=S,
+        method="svi",
+        guide="full-psf",
+        steps=300,
+        seed=0,
+        progress=False,
+    )
+    assert result.psf.min() >= 0 and result.psf.sum() == pytest.approx(1.0, abs=1e-5)
+    assert (result.psf_std > 0).all()
+
+
+# -- errors --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"psf_size": 101}, "larger than the image"),
+        ({"psf_size": 8}, "odd"),
+        ({"psf_size": 1}, "at least 3"),
+        ({}, "needs psf_size"),
+        ({"psf_size": 9, "prior": "smooth"}, "sparse-gradient prior"),
+        ({"psf_size": 9, "method": "map"}, "supports methods"),
+        ({"psf_size": 9, "mask": np.zeros((N, N), bool)}, "no pixel"),
+        ({"psf_size": 9, "psf_covariance": "low-rank"}, "psf_covariance"),
+    ],
+)
+def test_blind_bad_input(problem, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        deconvolve(problem["y"], None, progress=False, **kwargs)
+
+
+def test_blind_rejects_3d():
+    with pytest.raises(ValueError, match="2-D"):
+        deconvolve(np.zeros((8, 16, 16)), psf_size=3, progress=False)
