@@ -203,7 +203,6 @@ class _Level:
     mask: torch.Tensor  # latent mask, float
     n_observed: int
     sum_y2: float
-    y_fft_masked: torch.Tensor  # m * y on the latent grid
 
 
 def _make_level(operator: ConvolutionOperator, y: torch.Tensor, mask: torch.Tensor | None):
@@ -215,7 +214,6 @@ def _make_level(operator: ConvolutionOperator, y: torch.Tensor, mask: torch.Tens
         mask=latent_mask,
         n_observed=int(latent_mask.sum()),
         sum_y2=float((y_lat**2).sum()),
-        y_fft_masked=y_lat,
     )
 
 
@@ -239,12 +237,11 @@ class _State:
 def _gamma_array_terms(a0: float, b0: float, shape: float, rate: torch.Tensor) -> float:
     """:math:`\\sum(\\mathbb E\\log p(\\theta) + H[q(\\theta)])` for Gamma(shape, rate) factors
     under a Gamma(a0, b0) prior, summed over an array of rates."""
-    e_log = math.lgamma(shape) * 0 + float(torch.special.digamma(torch.tensor(shape))) - rate.log()
+    digamma = float(torch.special.digamma(torch.tensor(shape)))
+    e_log = digamma - rate.log()
     e = shape / rate
     log_p = a0 * math.log(b0) - math.lgamma(a0) + (a0 - 1) * e_log - b0 * e
-    entropy = shape - rate.log() + math.lgamma(shape) + (1 - shape) * float(
-        torch.special.digamma(torch.tensor(shape))
-    )
+    entropy = shape - rate.log() + math.lgamma(shape) + (1 - shape) * digamma
     return float((log_p + entropy).sum())
 
 
