@@ -24,7 +24,7 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["DEMO_CASES", "DemoCase", "load_demo"]
+__all__ = ["DEMO_CASES", "DemoCase", "load_demo", "piecewise_constant_image"]
 
 DEMO_CASES: tuple[str, ...] = ("fluorescence", "natural")
 _ARCHIVE = "demo.npz"
@@ -104,3 +104,15 @@ def load_demo(name: str) -> DemoCase:
         truth=archive[f"{name}_truth"].copy(),
         description=str(archive[f"{name}_description"]),
     )
+
+
+def piecewise_constant_image(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A synthetic piecewise-constant test image on [0, 1]: 14 overlapping rectangles of random
+    grey levels on a 0.2 background (the test image of the blind-deconvolution seed comparison)."""
+    rng = np.random.default_rng(seed)
+    x = np.full(shape, 0.2)
+    for _ in range(14):
+        a, b = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
+        h, w = rng.integers(6, 26, 2)
+        x[a : a + h, b : b + w] = rng.random()
+    return x

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from bayesdeconv import deconvolve
+from bayesdeconv.datasets import piecewise_constant_image
 from bayesdeconv.infer.blind import fit_sparse_ivb
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -47,16 +48,6 @@ VARIANTS = {
 }
 
 
-def piecewise_image(shape, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = np.full(shape, 0.2)
-    for _ in range(14):
-        a, b = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
-        h, w = rng.integers(6, 26, 2)
-        x[a : a + h, b : b + w] = rng.random()
-    return x
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * math.log10(1.0 / float(np.mean((a - b) ** 2)))
 
@@ -68,7 +59,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     psf = motion_psf(PSF_SIZE, 7, 30.0)
     true_op = ConvolutionOperator(psf, (SIZE, SIZE), boundary="valid")
-    truth_latent = piecewise_image(true_op.latent_shape)
+    truth_latent = piecewise_constant_image(true_op.latent_shape)
     truth = truth_latent[true_op.frame]
     rng = np.random.default_rng(1)
     y = true_op.forward(torch.tensor(truth_latent)).numpy() + NOISE * rng.standard_normal(

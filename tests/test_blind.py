@@ -10,6 +10,7 @@ import torch
 from scipy import integrate, stats
 
 from bayesdeconv import deconvolve
+from bayesdeconv.datasets import piecewise_constant_image
 from bayesdeconv.infer.blind import _shifted_gram, fit_sparse_ivb, project_simplex
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -21,22 +22,11 @@ from bayesdeconv.priors.ard import difference_diagonal, differences, differences
 N, S, NOISE = 64, 9, 0.01
 
 
-def blocks_image(shape, seed=0) -> np.ndarray:
-    """Piecewise-constant test image: overlapping rectangles of random grey levels."""
-    rng = np.random.default_rng(seed)
-    x = np.full(shape, 0.2)
-    for _ in range(14):
-        a, b = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
-        h, w = rng.integers(6, 26, 2)
-        x[a : a + h, b : b + w] = rng.random()
-    return x
-
-
 @pytest.fixture(scope="module")
 def problem():
     psf = motion_psf(S, 7, 30.0)
     op = ConvolutionOperator(psf, (N, N), boundary="valid")
-    truth = blocks_image(op.latent_shape)
+    truth = piecewise_constant_image(op.latent_shape)
     rng = np.random.default_rng(1)
     y = op.forward(torch.tensor(truth)).numpy() + NOISE * rng.standard_normal((N, N))
     return {"psf": psf, "truth": truth[op.frame], "y": y}
