@@ -41,8 +41,9 @@ class Vadam(torch.optim.Optimizer):
         :math:`N`.
     prior_precision : float
         :math:`\\lambda \\ge 0`; ``0`` when the loss already contains the whole prior.
-    init_precision : float
-        Starting posterior precision :math:`N s_0 + \\lambda > 0`.
+    init_precision : float or torch.Tensor
+        Starting posterior precision :math:`N s_0 + \\lambda > \\lambda`: a number, or a tensor
+        broadcastable to every parameter (e.g. a known curvature diagonal).
     num_samples : int
         Perturbations :math:`S` averaged per step.
     eps : float
@@ -69,7 +70,7 @@ class Vadam(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         num_data: float = 1.0,
         prior_precision: float = 0.0,
-        init_precision: float = 1.0,
+        init_precision: float | torch.Tensor = 1.0,
         num_samples: int = 1,
         eps: float = 1e-8,
     ) -> None:
@@ -81,7 +82,7 @@ class Vadam(torch.optim.Optimizer):
             raise ValueError(f"num_data must be positive, got {num_data}")
         if not prior_precision >= 0:
             raise ValueError(f"prior_precision must be non-negative, got {prior_precision}")
-        if not init_precision > prior_precision:
+        if not float(torch.as_tensor(init_precision).min()) > prior_precision:
             raise ValueError("init_precision must exceed prior_precision")
         if int(num_samples) < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
@@ -90,7 +91,11 @@ class Vadam(torch.optim.Optimizer):
             "betas": betas,
             "num_data": float(num_data),
             "prior_precision": float(prior_precision),
-            "init_precision": float(init_precision),
+            "init_precision": (
+                init_precision.detach().clone()
+                if torch.is_tensor(init_precision)
+                else float(init_precision)
+            ),
             "num_samples": int(num_samples),
             "eps": float(eps),
         }
@@ -102,7 +107,8 @@ class Vadam(torch.optim.Optimizer):
             n, lam = group["num_data"], group["prior_precision"]
             state["step"] = 0
             state["m"] = torch.zeros_like(p)
-            state["s"] = torch.full_like(p, (group["init_precision"] - lam) / n)
+            init = torch.as_tensor(group["init_precision"], dtype=p.dtype, device=p.device)
+            state["s"] = ((init - lam) / n).expand_as(p).clone()
         return state
 
     def precision(self, p: torch.Tensor) -> torch.Tensor:

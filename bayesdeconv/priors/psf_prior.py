@@ -36,8 +36,7 @@ def check_psf_size(psf_size, image_shape: tuple[int, ...]) -> tuple[int, ...]:
             raise ValueError(f"psf_size must be at least 3, got {s}")
         if s % 2 == 0:
             raise ValueError(
-                f"psf_size must be odd so that the PSF is centred on a pixel, got {s}; "
-                f"use {s + 1}"
+                f"psf_size must be odd so that the PSF is centred on a pixel, got {s}; use {s + 1}"
             )
         if s > n:
             raise ValueError(f"psf_size {s} is larger than the image axis of length {n}")
