@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bayesdeconv.infer.blind import PSF_COVARIANCES, fit_sparse_ivb
+from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_UPDATES, fit_sparse_ivb
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
@@ -130,6 +130,7 @@ def deconvolve(
     boundary: str = "valid",
     psf_size: int | tuple[int, int] | None = None,
     psf_covariance: str = "full",
+    psf_update: str = "closed-form",
     mask=None,
     steps: int | None = None,
     seed: int | None = None,
@@ -162,6 +163,9 @@ def deconvolve(
     method : {"ivb", "svi", "map", "vadam"}
         Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide,
         MAP (SVI with a point-mass guide), or Vadam (mean-field VI by weight perturbation).
+        For blind deconvolution ``"ivb"`` is by far the most accurate (coarse-to-fine); SVI and
+        pure Vadam optimise all sites jointly at full resolution and often stop near the
+        no-blur solution.
     guide : str, optional
         SVI guide (``"mean-field"`` default, ``"full"`` for small images).
     boundary : {"valid", "circular"}
@@ -172,6 +176,10 @@ def deconvolve(
         a little larger than the expected blur.
     psf_covariance : {"full", "diagonal"}
         Blind deconvolution: the covariance family of the Gaussian PSF posterior.
+    psf_update : {"closed-form", "elbo", "vadam"}
+        Blind ``method="ivb"``: how q(k) is updated inside the IVB sweeps, by its closed form,
+        by Adam steps on the reparameterised ELBO, or by Vadam steps (needs
+        ``psf_covariance="diagonal"``); see :func:`~bayesdeconv.infer.blind.fit_sparse_ivb`.
     mask : array_like of bool, optional
         ``True`` where a pixel is observed.
     steps : int, optional
@@ -227,12 +235,18 @@ def deconvolve(
             raise ValueError(f"blind deconvolution supports methods {_BLIND_METHODS}")
         if psf_covariance not in PSF_COVARIANCES:
             raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}")
+        if psf_update not in PSF_UPDATES:
+            raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
+        if psf_update != "closed-form" and method != "ivb":
+            raise ValueError("psf_update applies to blind method='ivb' only")
         size = check_psf_size(psf_size, observed.shape)
         psf_array = np.zeros(size)
         psf_array[tuple(s // 2 for s in size)] = 1.0
     else:
         if psf_size is not None:
             raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
+        if psf_update != "closed-form":
+            raise ValueError("psf_update is only used for blind deconvolution (psf=None)")
         psf_array = check_psf(psf, image_shape=observed.shape)
     prior_obj, noise_obj = _make_prior(prior), _make_noise(noise)
     sparse_gradients = isinstance(prior_obj, GradientARDPrior)
@@ -266,7 +280,13 @@ def deconvolve(
     if method == "ivb" and (blind or sparse_gradients):
         options = {} if steps is None else {"max_iter": int(steps)}
         return fit_sparse_ivb(
-            model, y, psf_covariance=psf_covariance, seed=seed, progress=progress, **options
+            model,
+            y,
+            psf_covariance=psf_covariance,
+            psf_update=psf_update,
+            seed=seed,
+            progress=progress,
+            **options,
         )
     if method == "ivb":
         options = {} if steps is None else {"max_iter": int(steps)}

@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="covariance of the PSF posterior with --blind (default: full)",
     )
+    psf.add_argument(
+        "--psf-update",
+        choices=("closed-form", "elbo", "vadam"),
+        default="closed-form",
+        help="how --blind --method ivb updates the PSF posterior: closed form, Adam on the "
+        "reparameterised ELBO, or Vadam (needs --psf-covariance diagonal; default: closed-form)",
+    )
     model = dec.add_argument_group("model and inference")
     model.add_argument(
         "--prior",
@@ -442,6 +449,7 @@ def _run_deconvolve(args: argparse.Namespace) -> list[str]:
         boundary=args.boundary,
         psf_size=args.psf_size,
         psf_covariance=args.psf_covariance,
+        psf_update=args.psf_update,
         mask=mask,
         steps=args.steps,
         seed=args.seed,

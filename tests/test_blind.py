@@ -191,6 +191,28 @@ def test_svi_full_psf_guide_runs_and_keeps_psf_valid(problem):
     assert (result.psf_std > 0).all()
 
 
+def test_vadam_engine_on_blind_model_keeps_psf_valid(problem):
+    """fit_vadam runs on the blind model too (single scale, all sites jointly): PSF mean
+    projected onto the simplex, a positive std from Vadam's precision. Accuracy is not
+    asserted: like SVI it stalls near the no-blur solution (see the README)."""
+    result = deconvolve(problem["y"], psf_size=S, method="vadam", steps=200, seed=0, progress=False)
+    assert result.method == "vadam"
+    assert result.psf.min() >= 0 and result.psf.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.all(np.isfinite(result.psf_std)) and (result.psf_std > 0).all()
+
+
+def test_api_psf_update_reaches_the_hybrid(problem):
+    result = deconvolve(
+        problem["y"],
+        psf_size=S,
+        psf_covariance="diagonal",
+        psf_update="vadam",
+        steps=3,
+        progress=False,
+    )
+    assert result.method == "ivb" and result.info["psf_update"] == "vadam"
+
+
 # -- errors --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kwargs", "message"),
@@ -203,11 +225,19 @@ def test_svi_full_psf_guide_runs_and_keeps_psf_valid(problem):
         ({"psf_size": 9, "method": "map"}, "supports methods"),
         ({"psf_size": 9, "mask": np.zeros((N, N), bool)}, "no pixel"),
         ({"psf_size": 9, "psf_covariance": "low-rank"}, "psf_covariance"),
+        ({"psf_size": 9, "psf_update": "newton"}, "psf_update must be one of"),
+        ({"psf_size": 9, "psf_update": "vadam"}, "diagonal"),
+        ({"psf_size": 9, "psf_update": "elbo", "method": "svi"}, "method='ivb' only"),
     ],
 )
 def test_blind_bad_input(problem, kwargs, message):
     with pytest.raises(ValueError, match=message):
         deconvolve(problem["y"], None, progress=False, **kwargs)
+
+
+def test_psf_update_needs_blind(problem):
+    with pytest.raises(ValueError, match="only used for blind"):
+        deconvolve(problem["y"], problem["psf"], psf_update="vadam", progress=False)
 
 
 def test_blind_rejects_3d():

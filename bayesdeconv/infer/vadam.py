@@ -21,6 +21,7 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
+from bayesdeconv.infer.blind import project_simplex
 from bayesdeconv.infer.result import LogNormalPosterior, Result
 from bayesdeconv.infer.vadam_optimizer import Vadam
 from bayesdeconv.models import sites
@@ -84,7 +85,10 @@ def fit_vadam(
 
     Works on any model of the package: Pyro's ``initialize_model`` gives the potential
     :math:`f(\\theta) = -\\log p(y, \\theta)` over unconstrained latent values (precisions on
-    the log scale, with their Jacobians), and Vadam runs on :math:`\\ell = f / N`.
+    the log scale, with their Jacobians), and Vadam runs on :math:`\\ell = f / N`. In a blind
+    model the PSF mean is projected onto the simplex after every step (non-negative, unit sum),
+    as :func:`~bayesdeconv.infer.svi.fit_svi` does; its std is Vadam's
+    :math:`(N s + \\lambda)^{-1/2}`.
 
     Mapping onto Vadam's :math:`N` and :math:`\\lambda`. Khan et al. write the loss as an average
     over :math:`N` exchangeable data points and keep an isotropic prior
@@ -166,6 +170,10 @@ def fit_vadam(
     with pyro.validation_enabled(False):
         for step in bar:
             loss = optimizer.step(closure)
+            if model.blind:  # projected stochastic gradient, as in fit_svi
+                with torch.no_grad():
+                    psf_mean = params[names.index(sites.PSF)]
+                    psf_mean.copy_(project_simplex(psf_mean.reshape(-1)).reshape(psf_mean.shape))
             schedule.step()
             entropy = sum(
                 float(_HALF_LOG_2PI_E * p.numel() - 0.5 * optimizer.precision(p).log().sum())
@@ -192,7 +200,7 @@ def fit_vadam(
     latent_std = to_numpy(optimizer.precision(by_name[sites.IMAGE]).rsqrt())
     hyper: dict = {}
     for name in names:
-        if name == sites.IMAGE:
+        if name in (sites.IMAGE, sites.PSF):
             continue
         probe = torch.tensor([-1.0, 0.0, 2.0], dtype=model.dtype)
         if not torch.allclose(transforms[name].inv(probe), probe.exp()):  # to constrained
@@ -204,12 +212,17 @@ def fit_vadam(
     frame_mean, frame_std = latent_mean[op.frame], latent_std[op.frame]
     draw = mean_field_drawer(frame_mean, frame_std, hyper)
 
-    psf = to_numpy(op.psf)
+    if model.blind:
+        psf = to_numpy(by_name[sites.PSF])
+        psf_std = to_numpy(optimizer.precision(by_name[sites.PSF]).rsqrt())
+    else:
+        psf = to_numpy(op.psf)
+        psf_std = np.zeros_like(psf)
     return Result(
         mean=frame_mean,
         std=frame_std,
         psf=psf,
-        psf_std=np.zeros_like(psf),
+        psf_std=psf_std,
         elbo=np.asarray(elbos),
         observed=to_numpy(y),
         method="vadam",

@@ -106,6 +106,17 @@ def _setup(case: str, inputs) -> list[str]:
         return ["deconvolve", image, "--psf", psf, "--blind", "--psf-size", "9", *outputs]
     if case == "blind-without-size":
         return ["deconvolve", image, "--blind", *outputs]
+    if case == "vadam-psf-full-covariance":
+        return [
+            "deconvolve",
+            image,
+            "--blind",
+            "--psf-size",
+            "9",
+            "--psf-update",
+            "vadam",
+            *outputs,
+        ]
     if case == "unknown-option":
         return ["deconvolve", image, "--psf", psf, "--frobnicate", *outputs]
     if case == "bad-method-choice":
@@ -149,6 +160,7 @@ CASES = [
     "no-psf-no-blind",
     "psf-and-blind",
     "blind-without-size",
+    "vadam-psf-full-covariance",
     "unknown-option",
     "bad-method-choice",
     "no-command",
@@ -172,6 +184,7 @@ EXPECTED = {
     "blind": "odd",
     "cuda-unavailable": "cuda",
     "no-psf-no-blind": "give --psf psf or --blind --psf-size n",
+    "vadam-psf-full-covariance": "diagonal",
 }
 
 
