@@ -539,10 +539,32 @@ def _initial_psf(size: tuple[int, ...], dtype, device) -> torch.Tensor:
     return psf / psf.sum()
 
 
-def _resize(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    mode = "bilinear" if image.ndim == 2 else "trilinear"
-    out = F.interpolate(image[None, None], size=shape, mode=mode, align_corners=True)
+def _downsample(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Anti-aliased bilinear resampling of a 2-D image to ``shape``."""
+    out = F.interpolate(
+        image[None, None], size=shape, mode="bilinear", align_corners=False, antialias=True
+    )
     return out[0, 0]
+
+
+def _rescale_psf(psf: torch.Tensor, factors: tuple[float, ...], size: tuple[int, ...]):
+    """The PSF magnified by ``factors`` about its centre, :math:`p'(u) \\propto p(u / f)`,
+    sampled bilinearly on a centred support of ``size`` and renormalised (2-D).
+
+    Between pyramid levels the blur scales with the image, not with the PSF support (whose
+    sizes are rounded to odd integers), so the magnification is the image's.
+    """
+    old = psf.shape
+    axes = [
+        (torch.arange(n, dtype=psf.dtype, device=psf.device) - n // 2) / f + o // 2
+        for n, f, o in zip(size, factors, old, strict=True)
+    ]
+    rows, cols = torch.meshgrid(*axes, indexing="ij")
+    grid = torch.stack([2 * cols / (old[1] - 1) - 1, 2 * rows / (old[0] - 1) - 1], dim=-1)
+    out = F.grid_sample(
+        psf[None, None], grid[None], mode="bilinear", padding_mode="zeros", align_corners=True
+    )[0, 0].clamp(min=0)
+    return out / out.sum()
 
 
 def _recentre(psf: torch.Tensor) -> torch.Tensor:
@@ -687,6 +709,11 @@ def fit_sparse_ivb(
             if init_psf is not None
             else _initial_psf(schedule[0][1], dtype, device)
         )
+        if tuple(psf.shape) != tuple(schedule[0][1]):
+            raise ValueError(
+                f"init_psf has shape {tuple(psf.shape)}; the first scale needs "
+                f"{tuple(schedule[0][1])}"
+            )
     else:
         psf = op.psf
     sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
@@ -702,8 +729,8 @@ def fit_sparse_ivb(
         if finest:
             level_op, y_l, mask_l = op, y, mask
         else:
-            y_l = _resize(y, shape)
-            mask_l = None if mask is None else _resize(mask.to(dtype), shape) > 0.999
+            y_l = _downsample(y, shape)
+            mask_l = None if mask is None else _downsample(mask.to(dtype), shape) > 0.999
             level_op = ConvolutionOperator(
                 torch.zeros(psf_size, dtype=dtype),
                 shape,
@@ -711,8 +738,9 @@ def fit_sparse_ivb(
                 dtype=dtype,
                 device=device,
             )
-        if blind and tuple(psf.shape) != psf_size:
-            psf = _recentre(_resize(psf, psf_size).clamp(min=0))
+        if blind and index > 0:
+            factors = tuple(n / m for n, m in zip(shape, schedule[index - 1][0], strict=True))
+            psf = _recentre(_rescale_psf(psf, factors, psf_size))
         level = _make_level(level_op, y_l, mask_l)
         level_model = DeconvolutionModel(
             level_op,
