@@ -123,13 +123,17 @@ class GradientARDPrior:
         terms = marginal.log_prob(diffs).sum(0).sum(dims)
         return terms - 0.5 * self.epsilon * (x**2).sum(dims)
 
-    def expected_precision(self, second_moment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def expected_precision(
+        self, second_moment: torch.Tensor, rate: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The closed-form :math:`q(w)` update, as its mean and the rate of the Gamma.
 
         Given :math:`\\mathbb E[(D_d x)_p^2]`, :math:`q(w_{dp}) = \\mathrm{Gamma}(a + \\tfrac12,
-        b + \\tfrac12\\mathbb E[(D_d x)_p^2])`; returns ``(E w, rate)``.
+        b + \\tfrac12\\mathbb E[(D_d x)_p^2])`; returns ``(E w, rate)``. ``rate`` replaces
+        :math:`b` (continuation from a smoother prior, see
+        :func:`~bayesdeconv.infer.blind.fit_sparse_ivb`).
         """
-        rate = self.rate + 0.5 * second_moment
+        rate = (self.rate if rate is None else rate) + 0.5 * second_moment
         return (self.shape + 0.5) / rate, rate
 
 
