@@ -45,6 +45,7 @@ def fit_svi(
     check_every: int = 100,
     seed: int | None = None,
     jit: bool = True,
+    init: dict | None = None,
     progress: bool = True,
 ) -> Result:
     """Fit ``model`` by maximising the reparameterised ELBO with ``pyro.infer.SVI``.
@@ -79,6 +80,9 @@ def fit_svi(
     jit : bool
         Compile the loss with ``JitTrace_ELBO`` (faster per step on the CPU; see the
         benchmarks); the first evaluation is always a plain, validated ``Trace_ELBO``.
+    init : dict, optional
+        Starting values (constrained space) of latent sites by name, overriding the defaults,
+        e.g. another engine's posterior mean: ``{"image": result.latent_mean}``.
     progress : bool
         Show a progress bar on stderr.
 
@@ -105,6 +109,18 @@ def fit_svi(
     start_time = time.perf_counter()
     y = as_observed(model, observed)
     init_values, sigma = initial_values(model, y)
+    for name, value in (init or {}).items():
+        if name not in init_values:
+            raise ValueError(
+                f"init names unknown site {name!r}; latent sites: {sorted(init_values)}"
+            )
+        start = torch.as_tensor(value, dtype=model.dtype, device=model.device).clone()
+        if start.shape != init_values[name].shape:
+            raise ValueError(
+                f"init[{name!r}] has shape {tuple(start.shape)}, expected "
+                f"{tuple(init_values[name].shape)}"
+            )
+        init_values[name] = start
     if seed is not None:
         pyro.set_rng_seed(seed)
     store = pyro.get_param_store()
