@@ -98,3 +98,14 @@ def test_vadam_rejects_bad_arguments():
             Vadam([p], **kwargs)
     with pytest.raises(ValueError, match="closure"):
         Vadam([p]).step(None)
+
+
+def test_vadam_takes_a_per_coordinate_initial_precision():
+    p = torch.zeros(3, dtype=torch.float64)
+    start = torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64)
+    opt = Vadam([p], num_data=2.0, prior_precision=0.5, init_precision=start)
+    torch.testing.assert_close(opt.precision(p), start)
+    start.mul_(2)  # the optimizer keeps its own copy
+    torch.testing.assert_close(opt.precision(p), start / 2)
+    with pytest.raises(ValueError, match="init_precision"):
+        Vadam([p], prior_precision=5.0, init_precision=start)
