@@ -18,9 +18,9 @@ sum). A sweep updates the factors in turn, each to its optimum given the others:
   D_d + \\varepsilon I`; the variances are the mean-field optimum
   :math:`\\sigma_p^2 = 1/\\Lambda_{pp}`. Inside :math:`\\mathbb E[K^\\top M K] =
   \\bar K^\\top M \\bar K + \\sum_{jl} (\\Sigma_k)_{jl} T_j^\\top M T_l`
-  (:math:`T_j` the shift by :math:`j`) the mean solve keeps the diagonal :math:`j = l` of
-  :math:`\\Sigma_k` only (exact for a diagonal :math:`\\Sigma_k`; for a full one the dropped
-  terms are of the order of the PSF's posterior correlations, tiny next to the data term).
+  (:math:`T_j` the shift by :math:`j`) the off-diagonal terms of a full :math:`\\Sigma_k`
+  enter the mean solve as a convolution with the autocorrelation of :math:`\\Sigma_k`, exact
+  inside the frame (``_Engine._cross_covariance_term``).
 * :math:`q(w_{dp}) = \\mathrm{Gamma}(a + \\frac12, b + \\frac12\\mathbb E[(D_d x)_p^2])` with
   :math:`\\mathbb E[(D_d x)_p^2] = (D_d\\mu)_p^2 + \\sigma_p^2 + \\sigma_{p+e_d}^2`.
 * :math:`q(k)`: with :math:`X` the matrix of shifted copies of :math:`\\mu` at the observed
@@ -34,10 +34,12 @@ sum). A sweep updates the factors in turn, each to its optimum given the others:
 * :math:`q(\\beta_j)`, :math:`q(\\gamma)`: Gamma updates with
   :math:`\\mathbb E k_j^2` and :math:`\\mathbb E\\|M(y - k \\circledast x)\\|^2`.
 
-Blind estimation runs coarse to fine: the image and mask are downsampled by factors of
-:math:`\\sqrt2` until the PSF support is 3 pixels, the PSF found at each level is upsampled,
-re-centred on its centroid and starts the next level. At the finest level the ELBO is tracked
-every sweep and never decreases (``Result.elbo``).
+Blind estimation runs coarse to fine: the image and mask are downsampled (anti-aliased) by
+factors of :math:`\\sqrt2` until the PSF support is 3 pixels; the PSF found at each level is
+magnified by the image's factor, re-centred on its centroid and starts the next level. With a
+known PSF the first sweeps anneal the Gamma rate of :math:`q(w)` (continuation, see
+:func:`fit_sparse_ivb`). At the finest level the ELBO is tracked every sweep and, after any
+continuation sweeps, never decreases (``Result.elbo``).
 
 References
 ----------
@@ -554,7 +556,9 @@ def _downsample(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return out[0, 0]
 
 
-def _rescale_psf(psf: torch.Tensor, factors: tuple[float, ...], size: tuple[int, ...]):
+def _rescale_psf(
+    psf: torch.Tensor, factors: tuple[float, ...], size: tuple[int, ...]
+) -> torch.Tensor:
     """The PSF magnified by ``factors`` about its centre, :math:`p'(u) \\propto p(u / f)`,
     sampled bilinearly on a centred support of ``size`` and renormalised (2-D).
 
@@ -675,7 +679,7 @@ def fit_sparse_ivb(
         that falls below :math:`b`, i.e. they start from a smooth, nearly convex prior and
         sharpen it. Coordinate ascent on the near-log prior otherwise stalls on the blurred
         ramps it starts from; with it the final ELBO (same model) is higher and the image
-        sharper (``benchmarks/results/bench_levin.md``, ``tests/test_blind.py``). Default:
+        sharper (about 7 dB on the piecewise test image of ``tests/test_blind.py``). Default:
         on for a known PSF, off for blind runs, where the smooth early prior pulls the PSF
         towards no blur. ``Result.info["anneal_sweeps"]`` counts these sweeps; the ELBO is
         monotone after them.
