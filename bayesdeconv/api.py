@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_UPDATES, fit_sparse_ivb
+from bayesdeconv.infer.gibbs import gibbs_sparse
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
@@ -22,9 +23,9 @@ __all__ = ["METHODS", "NOISES", "PRIORS", "deconvolve", "prepare_image", "prepar
 
 PRIORS = ("smooth", "piecewise", "sparse")
 NOISES = ("gaussian", "poisson")
-METHODS = ("ivb", "svi", "map", "vadam")
+METHODS = ("ivb", "svi", "map", "vadam", "gibbs")
 _PLANNED_PRIORS = ("extreme-channel", "dip", "vae")
-_BLIND_METHODS = ("ivb", "svi", "vadam")
+_BLIND_METHODS = ("ivb", "svi", "vadam", "gibbs")
 _PLANNED_NOISES = ("poisson-gaussian",)
 
 
@@ -160,9 +161,13 @@ def deconvolve(
         gradients), or an instance such as ``SmoothPrior(precision=...)``.
     noise : str or noise object
         ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
-    method : {"ivb", "svi", "map", "vadam"}
+    method : {"ivb", "svi", "map", "vadam", "gibbs"}
         Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide,
-        MAP (SVI with a point-mass guide), or Vadam (mean-field VI by weight perturbation).
+        MAP (SVI with a point-mass guide), Vadam (mean-field VI by weight perturbation), or
+        Gibbs sampling of the sparse-gradient models (``prior="piecewise"``/``"sparse"``,
+        Gaussian noise), started from the IVB fit and conditional on its PSF when blind; its
+        std does not collapse in flat or unobserved regions as the mean-field one does (see
+        :func:`~bayesdeconv.infer.gibbs.gibbs_sparse`).
         For blind deconvolution ``"ivb"`` is by far the most accurate (coarse-to-fine); SVI and
         pure Vadam optimise all sites jointly at full resolution and often stop near the
         no-blur solution.
@@ -183,10 +188,12 @@ def deconvolve(
     mask : array_like of bool, optional
         ``True`` where a pixel is observed.
     steps : int, optional
-        Iteration limit (IVB sweeps or SVI steps); engine default when ``None``.
+        Iteration limit (IVB sweeps or SVI steps; kept draws for Gibbs); engine default when
+        ``None``.
     seed : int, optional
         Seeds the stochastic engines (SVI, MAP, Vadam) through ``pyro.set_rng_seed``, which
-        also re-seeds the global torch, numpy and ``random`` generators. IVB is deterministic;
+        also re-seeds the global torch, numpy and ``random`` generators; Gibbs uses a private
+        generator seeded with it. IVB is deterministic;
         posterior draws take their own seed (``Result.sample(n, seed=...)``).
     device : str or torch.device, optional
         ``"cpu"`` (default) or ``"cuda"``.
@@ -237,7 +244,7 @@ def deconvolve(
             raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}")
         if psf_update not in PSF_UPDATES:
             raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
-        if psf_update != "closed-form" and method != "ivb":
+        if psf_update != "closed-form" and method not in ("ivb", "gibbs"):
             raise ValueError("psf_update applies to blind method='ivb' only")
         size = check_psf_size(psf_size, observed.shape)
         psf_array = np.zeros(size)
@@ -254,9 +261,13 @@ def deconvolve(
         raise ValueError(
             "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse'"
         )
-    if method == "ivb" and not getattr(noise_obj, "conjugate", False):
+    if method == "gibbs" and not sparse_gradients:
         raise ValueError(
-            f"method='ivb' needs Gaussian noise; use method='svi' (or 'vadam') for "
+            "method='gibbs' samples the sparse-gradient models: prior='piecewise' or 'sparse'"
+        )
+    if method in ("ivb", "gibbs") and not getattr(noise_obj, "conjugate", False):
+        raise ValueError(
+            f"method={method!r} needs Gaussian noise; use method='svi' (or 'vadam') for "
             f"{type(noise_obj).__name__}"
         )
     if isinstance(noise_obj, PoissonNoise) and np.any(observed < 0):
@@ -265,7 +276,7 @@ def deconvolve(
             "subtract less background or use noise='gaussian'"
         )
 
-    dtype = torch.float64 if method == "ivb" else torch.float32
+    dtype = torch.float64 if method in ("ivb", "gibbs") else torch.float32
     operator = ConvolutionOperator(
         psf_array, observed.shape, boundary=boundary, dtype=dtype, device=device
     )
@@ -277,9 +288,9 @@ def deconvolve(
         psf_prior=PSFPrior(size) if blind else None,
     )
     y = torch.as_tensor(observed, dtype=dtype, device=device)
-    if method == "ivb" and (blind or sparse_gradients):
-        options = {} if steps is None else {"max_iter": int(steps)}
-        return fit_sparse_ivb(
+    if method in ("ivb", "gibbs") and (blind or sparse_gradients):
+        options = {} if steps is None or method == "gibbs" else {"max_iter": int(steps)}
+        fit = fit_sparse_ivb(
             model,
             y,
             psf_covariance=psf_covariance,
@@ -288,6 +299,10 @@ def deconvolve(
             progress=progress,
             **options,
         )
+        if method == "ivb":
+            return fit
+        options = {} if steps is None else {"num_samples": int(steps)}
+        return gibbs_sparse(model, y, init=fit, seed=seed, progress=progress, **options)
     if method == "ivb":
         options = {} if steps is None else {"max_iter": int(steps)}
         return fit_ivb(model, y, progress=progress, **options)

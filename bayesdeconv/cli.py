@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--psf-update",
         choices=("closed-form", "elbo", "vadam"),
         default="closed-form",
-        help="how --blind --method ivb updates the PSF posterior: closed form, Adam on the "
+        help="how --blind --method ivb/gibbs updates the PSF posterior: closed form, Adam on the "
         "reparameterised ELBO, or Vadam (needs --psf-covariance diagonal; default: closed-form)",
     )
     model = dec.add_argument_group("model and inference")
@@ -164,15 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--method",
-        choices=("ivb", "svi", "vadam", "map"),
+        choices=("ivb", "svi", "vadam", "map", "gibbs"),
         default="ivb",
-        help="inference engine (default: ivb)",
+        help="inference engine (default: ivb); gibbs samples the piecewise/sparse models "
+        "after IVB, for a std map that does not collapse in flat or masked regions",
     )
     model.add_argument(
         "--guide", metavar="NAME", help="SVI guide, e.g. mean-field (default) or full"
     )
     model.add_argument(
-        "--steps", metavar="N", type=int, help="iteration limit (IVB sweeps or SVI steps)"
+        "--steps",
+        metavar="N",
+        type=int,
+        help="iteration limit (IVB sweeps, SVI steps, or Gibbs draws kept)",
     )
     model.add_argument(
         "--mask",

@@ -192,9 +192,9 @@ def test_gradient_psf_updates_match_closed_form_full(problem, fits, update):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect: with the piecewise ARD prior the mean-field variance collapses in "
-    "flat regions without data (w doubles every sweep), so holes get a *smaller* std than "
-    "observed pixels; see docs/architecture.md",
+    reason="known defect: with the piecewise ARD prior the mean-field q(x)q(w) drives the "
+    "variance of flat regions to the same floor with or without data, so holes look as "
+    "certain as observed pixels; see docs/architecture.md and tests/infer/test_gibbs.py",
 )
 def test_hole_std_exceeds_observed_std(problem):
     mask = np.ones((N, N), dtype=bool)

@@ -134,3 +134,23 @@ def test_blind_writes_image_and_psf(inputs, capsys):
     psf = _tiff(psf_out)
     assert psf.shape == (7, 7) and psf.min() >= 0 and psf.sum() == pytest.approx(1.0, abs=1e-5)
     assert np.all(_tiff(std_out) > 0)
+
+
+def test_gibbs_std_output_with_mask(inputs, capsys):
+    folder = inputs.folder
+    mask = np.ones(inputs.array.shape, dtype=np.uint8)
+    mask[16:28, 16:28] = 0
+    np.save(folder / "mask.npy", mask)
+    out, std_out = folder / "out.tif", folder / "std.tif"
+    code = main(
+        [
+            "deconvolve", str(inputs.image), "--psf", str(inputs.psf), "-o", str(out),
+            "--prior", "sparse", "--method", "gibbs", "--steps", "20",
+            "--mask", str(folder / "mask.npy"), "--std-output", str(std_out),
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert re.search(r"gibbs, 120 iterations", captured.out)
+    std = _tiff(std_out)
+    assert std.shape == inputs.array.shape and np.all(np.isfinite(std)) and np.all(std > 0)
