@@ -245,7 +245,7 @@ def deconvolve(
         if psf_update not in PSF_UPDATES:
             raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
         if psf_update != "closed-form" and method not in ("ivb", "gibbs"):
-            raise ValueError("psf_update applies to blind method='ivb' only")
+            raise ValueError("psf_update applies to blind method='ivb' or 'gibbs' only")
         size = check_psf_size(psf_size, observed.shape)
         psf_array = np.zeros(size)
         psf_array[tuple(s // 2 for s in size)] = 1.0

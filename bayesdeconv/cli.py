@@ -491,7 +491,10 @@ def _run_deconvolve(args: argparse.Namespace) -> list[str]:
         files.append(_Output(args.arviz, lambda p: save_arviz(idata, p)))
     _write_all(files)
 
-    state = "converged" if result.converged else "iteration limit reached"
+    if "burn_in" in result.info:  # a sampler: no stopping rule
+        state = f"{result.n_iter - result.info['burn_in']} draws kept after burn-in"
+    else:
+        state = "converged" if result.converged else "iteration limit reached"
     written = ", ".join(str(f.path) for f in files)
     return [
         f"{PROG}: {result.method}, {result.n_iter} iterations ({state}), "

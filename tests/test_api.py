@@ -69,7 +69,7 @@ def test_svi_methods(blurred, method):
         ({"psf": None}, ValueError, "needs psf_size"),
         ({"prior": "dip"}, NotImplementedError, "dip"),
         ({"noise": "poisson-gaussian"}, NotImplementedError, "poisson-gaussian"),
-        ({"method": "gibbs"}, ValueError, "unknown method"),
+        ({"method": "hmc"}, ValueError, "unknown method"),
         ({"prior": "tv"}, ValueError, "unknown prior"),
         ({"noise": "laplace"}, ValueError, "unknown noise"),
         ({"boundary": "reflect"}, ValueError, "boundary"),

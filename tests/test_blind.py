@@ -353,7 +353,7 @@ def test_api_psf_update_reaches_the_hybrid(problem):
         ({"psf_size": 9, "psf_covariance": "low-rank"}, "psf_covariance"),
         ({"psf_size": 9, "psf_update": "newton"}, "psf_update must be one of"),
         ({"psf_size": 9, "psf_update": "vadam"}, "diagonal"),
-        ({"psf_size": 9, "psf_update": "elbo", "method": "svi"}, "method='ivb' only"),
+        ({"psf_size": 9, "psf_update": "elbo", "method": "svi"}, "method='ivb' or 'gibbs' only"),
     ],
 )
 def test_blind_bad_input(problem, kwargs, message):

@@ -140,7 +140,10 @@ def gibbs_sparse(
         ``method="gibbs"``: ``mean``/``std`` are the sample mean and std per pixel,
         ``sample``/``draws`` resample the stored chain, ``hyperparameters`` hold the noise
         precision's draws, ``info["samples"]`` the image draws ``(num_samples, *shape)``
-        and ``info["cg_iterations"]`` the solver cost per sweep. ``elbo`` is empty.
+        and ``info["cg_iterations"]`` the solver cost per sweep. ``psf``/``psf_std`` are
+        ``init``'s (the chain is conditional on that PSF), ``elbo`` is empty, ``n_iter``
+        counts all sweeps and ``converged`` is False (no stopping rule). The draws are kept
+        in memory: ``num_samples`` latent-size arrays.
     """
     if not isinstance(model.prior, GradientARDPrior):
         raise ValueError("gibbs_sparse needs a GradientARDPrior image prior ('piecewise'/'sparse')")
@@ -220,7 +223,7 @@ def gibbs_sparse(
         mean=latent_mean[frame],
         std=latent_std[frame],
         psf=np.asarray(init.psf),
-        psf_std=np.zeros_like(np.asarray(init.psf)),
+        psf_std=np.asarray(init.psf_std),
         elbo=np.empty(0),
         observed=to_numpy(y),
         method="gibbs",
@@ -228,7 +231,7 @@ def gibbs_sparse(
         latent_mean=latent_mean,
         latent_std=latent_std,
         n_iter=total,
-        converged=True,
+        converged=False,  # a chain has no stopping rule; judge mixing from the draws
         runtime=time.perf_counter() - start_time,
         info={
             "samples": samples,

@@ -135,13 +135,18 @@ class Result:
         return self.draws(n, seed=seed)[sites.IMAGE]
 
     def credible_interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Equal-tailed per-pixel interval of the (Gaussian) posterior marginals.
+        """Equal-tailed per-pixel interval of the posterior marginals.
 
-        :math:`\\mu_i \\pm z_{(1+p)/2}\\,\\sigma_i`; exact for the Gaussian posteriors every
-        engine here returns for the image.
+        :math:`\\mu_i \\pm z_{(1+p)/2}\\,\\sigma_i` for the Gaussian posteriors of the VI
+        engines (exact for them); the empirical quantiles of the stored draws for a sampler
+        (``info["samples"]``, e.g. ``method="gibbs"``), whose marginals are not Gaussian.
         """
         if not 0 < prob < 1:
             raise ValueError(f"prob must lie in (0, 1), got {prob}")
+        samples = self.info.get("samples")
+        if samples is not None:
+            low, high = np.quantile(samples, [0.5 - prob / 2, 0.5 + prob / 2], axis=0)
+            return low, high
         z = NormalDist().inv_cdf(0.5 + prob / 2)
         return self.mean - z * self.std, self.mean + z * self.std
 

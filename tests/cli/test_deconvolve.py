@@ -151,6 +151,6 @@ def test_gibbs_std_output_with_mask(inputs, capsys):
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert re.search(r"gibbs, 120 iterations", captured.out)
+    assert re.search(r"gibbs, 120 iterations \(20 draws kept after burn-in\)", captured.out)
     std = _tiff(std_out)
     assert std.shape == inputs.array.shape and np.all(np.isfinite(std)) and np.all(std > 0)

@@ -145,6 +145,17 @@ def test_gibbs_mean_is_as_good_as_ivb(hole_problem):
     assert draws["noise_precision"].shape == (5,)
 
 
+def test_gibbs_credible_interval_uses_the_draws(hole_problem):
+    result = hole_problem["gibbs"]
+    samples = result.info["samples"]
+    low, high = result.credible_interval(0.9)
+    inside = (samples >= low) & (samples <= high)
+    # equal-tailed empirical quantiles: ~90 % of the draws inside at every pixel
+    assert 0.85 < inside.mean() < 0.95
+    np.testing.assert_allclose(low, np.quantile(samples, 0.05, axis=0))
+    np.testing.assert_allclose(high, np.quantile(samples, 0.95, axis=0))
+
+
 def test_deconvolve_gibbs_blind_and_errors():
     rng = np.random.default_rng(0)
     truth = piecewise_constant_image((32, 32))
