@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_UPDATES, fit_sparse_ivb
+from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES, fit_sparse_ivb
 from bayesdeconv.infer.gibbs import gibbs_sparse
 from bayesdeconv.infer.ivb import fit_ivb
+from bayesdeconv.infer.kernel_search import search_kernel
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam
 from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
+from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
 from bayesdeconv.physics.psf import check_psf
@@ -132,6 +134,7 @@ def deconvolve(
     psf_size: int | tuple[int, int] | None = None,
     psf_covariance: str = "full",
     psf_update: str = "closed-form",
+    psf_init="search",
     mask=None,
     steps: int | None = None,
     seed: int | None = None,
@@ -168,9 +171,8 @@ def deconvolve(
         Gaussian noise), started from the IVB fit and conditional on its PSF when blind; its
         std does not collapse in flat or unobserved regions as the mean-field one does (see
         :func:`~bayesdeconv.infer.gibbs.gibbs_sparse`).
-        For blind deconvolution ``"ivb"`` is by far the most accurate (coarse-to-fine); SVI and
-        pure Vadam optimise all sites jointly at full resolution and often stop near the
-        no-blur solution.
+        For blind deconvolution every engine starts from the same kernel (``psf_init``); IVB
+        then refines q(k) in closed form, SVI and Vadam by stochastic steps.
     guide : str, optional
         SVI guide (``"mean-field"`` default, ``"full"`` for small images).
     boundary : {"valid", "circular"}
@@ -185,6 +187,11 @@ def deconvolve(
         Blind ``method="ivb"``: how q(k) is updated inside the IVB sweeps, by its closed form,
         by Adam steps on the reparameterised ELBO, or by Vadam steps (needs
         ``psf_covariance="diagonal"``); see :func:`~bayesdeconv.infer.blind.fit_sparse_ivb`.
+    psf_init : {"search", "pyramid"} or array_like
+        Blind deconvolution: the starting kernel. ``"search"`` (default) is a coarse-to-fine
+        L0-gradient MAP search (:func:`~bayesdeconv.infer.kernel_search.search_kernel`);
+        ``"pyramid"`` runs IVB's own sweeps coarse to fine instead (``method="ivb"`` or
+        ``"gibbs"``); an array of shape ``psf_size`` starts there.
     mask : array_like of bool, optional
         ``True`` where a pixel is observed.
     steps : int, optional
@@ -247,6 +254,15 @@ def deconvolve(
         if psf_update != "closed-form" and method not in ("ivb", "gibbs"):
             raise ValueError("psf_update applies to blind method='ivb' or 'gibbs' only")
         size = check_psf_size(psf_size, observed.shape)
+        if isinstance(psf_init, str):
+            if psf_init not in PSF_INITS:
+                raise ValueError(f"psf_init must be one of {PSF_INITS} or an array")
+            if psf_init == "pyramid" and method not in ("ivb", "gibbs"):
+                raise ValueError("psf_init='pyramid' is IVB's coarse-to-fine; use method='ivb'")
+        else:
+            psf_init = check_psf(psf_init, image_shape=observed.shape, name="psf_init")
+            if psf_init.shape != size:
+                raise ValueError(f"psf_init has shape {psf_init.shape}, psf_size is {size}")
         psf_array = np.zeros(size)
         psf_array[tuple(s // 2 for s in size)] = 1.0
     else:
@@ -254,6 +270,8 @@ def deconvolve(
             raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
         if psf_update != "closed-form":
             raise ValueError("psf_update is only used for blind deconvolution (psf=None)")
+        if not (isinstance(psf_init, str) and psf_init == "search"):
+            raise ValueError("psf_init is only used for blind deconvolution (psf=None)")
         psf_array = check_psf(psf, image_shape=observed.shape)
     prior_obj, noise_obj = _make_prior(prior), _make_noise(noise)
     sparse_gradients = isinstance(prior_obj, GradientARDPrior)
@@ -295,6 +313,7 @@ def deconvolve(
             y,
             psf_covariance=psf_covariance,
             psf_update=psf_update,
+            psf_init=psf_init,
             seed=seed,
             progress=progress,
             **options,
@@ -307,6 +326,11 @@ def deconvolve(
         options = {} if steps is None else {"max_iter": int(steps)}
         return fit_ivb(model, y, progress=progress, **options)
     options = {} if steps is None else {"steps": int(steps)}
+    if blind:
+        start = psf_init
+        if isinstance(start, str):  # "search": the only string left for SVI and Vadam
+            start = search_kernel(observed, size, mask=mask_array)
+        options["init"] = {sites.PSF: start}
     if method == "vadam":
         return fit_vadam(model, y, seed=seed, progress=progress, **options)
     return fit_svi(

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import correlate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -54,12 +53,6 @@ def _options(parser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel processes")
 
 
-def kernel_ncc(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Normalised cross-correlation of two kernels, maximised over integer shifts."""
-    a, b = estimate - estimate.mean(), truth - truth.mean()
-    return float(correlate(a, b, mode="full").max() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
 def _blind_model(shape: tuple[int, int], size: int) -> DeconvolutionModel:
     start = np.zeros((size, size))
     start[size // 2, size // 2] = 1
@@ -80,8 +73,8 @@ def run_case(case: levin.LevinCase, sweeps: int, smoke: bool, threads: int | Non
     y = case.blurred
     reference = deconvolve(y, case.psf, prior="sparse", progress=False).mean
     starts = {
-        "pyramid": {},
-        "oracle": {"multiscale": False, "init_psf": truth},
+        "pyramid": {"psf_init": "pyramid"},
+        "oracle": {"psf_init": truth},
     }
     rows = []
     for start, options in starts.items():
@@ -103,7 +96,7 @@ def run_case(case: levin.LevinCase, sweeps: int, smoke: bool, threads: int | Non
             "start": start,
             "elbo": float(fit.elbo[-1]),
             "elbo_gain_last_10": float(fit.elbo[-1] - fit.elbo[max(0, len(fit.elbo) - 11)]),
-            "kernel_ncc": kernel_ncc(fit.psf, truth),
+            "kernel_ncc": levin.kernel_ncc(fit.psf, truth),
             "psnr": levin.score(final, case.sharp)["psnr"],
             "error_ratio": levin.error_ratio(final, reference, case.sharp),
             "noise_std": float(fit.hyperparameters["noise_precision"].mean ** -0.5),

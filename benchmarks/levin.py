@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.signal import correlate
 from skimage.io import imread
 from skimage.metrics import structural_similarity
 
@@ -224,6 +225,12 @@ def error_ratio(
     if ssd[1] == 0:
         return 1.0 if ssd[0] == 0 else math.inf
     return ssd[0] / ssd[1]
+
+
+def kernel_ncc(estimate: np.ndarray, truth: np.ndarray) -> float:
+    """Normalised cross-correlation of two kernels (means removed), maximised over shifts."""
+    a, b = estimate - estimate.mean(), truth - truth.mean()
+    return float(correlate(a, b, mode="full").max() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float | int]:

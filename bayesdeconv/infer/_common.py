@@ -86,8 +86,14 @@ def initial_image(model: DeconvolutionModel, observed: torch.Tensor) -> torch.Te
     return torch.nn.functional.pad(y[None, None], pad, mode="replicate")[0, 0]
 
 
-def initial_values(model: DeconvolutionModel, y: torch.Tensor) -> tuple[dict, float]:
-    """Starting point: the observation on the latent grid and data-driven precisions."""
+def initial_values(
+    model: DeconvolutionModel, y: torch.Tensor, init: dict | None = None
+) -> tuple[dict, float]:
+    """Starting point: the observation on the latent grid and data-driven precisions.
+
+    ``init`` overrides sites by name with values in the constrained space (copied, checked
+    for name and shape). Returns the values and the estimated noise std of ``y``.
+    """
     x0 = initial_image(model, y)
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
@@ -107,6 +113,16 @@ def initial_values(model: DeconvolutionModel, y: torch.Tensor) -> tuple[dict, fl
     if isinstance(spec, GammaPrior):
         value = spec.init if spec.init is not None else 1.0 / sigma**2
         values[sites.NOISE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
+    for name, value in (init or {}).items():
+        if name not in values:
+            raise ValueError(f"init names unknown site {name!r}; latent sites: {sorted(values)}")
+        start = torch.as_tensor(value, dtype=model.dtype, device=model.device).clone()
+        if start.shape != values[name].shape:
+            raise ValueError(
+                f"init[{name!r}] has shape {tuple(start.shape)}, expected "
+                f"{tuple(values[name].shape)}"
+            )
+        values[name] = start
     return values, sigma
 
 

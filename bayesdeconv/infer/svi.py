@@ -108,19 +108,7 @@ def fit_svi(
         raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={lr}, lr_decay={lr_decay}")
     start_time = time.perf_counter()
     y = as_observed(model, observed)
-    init_values, sigma = initial_values(model, y)
-    for name, value in (init or {}).items():
-        if name not in init_values:
-            raise ValueError(
-                f"init names unknown site {name!r}; latent sites: {sorted(init_values)}"
-            )
-        start = torch.as_tensor(value, dtype=model.dtype, device=model.device).clone()
-        if start.shape != init_values[name].shape:
-            raise ValueError(
-                f"init[{name!r}] has shape {tuple(start.shape)}, expected "
-                f"{tuple(init_values[name].shape)}"
-            )
-        init_values[name] = start
+    init_values, sigma = initial_values(model, y, init)
     if seed is not None:
         pyro.set_rng_seed(seed)
     store = pyro.get_param_store()

@@ -79,6 +79,7 @@ def fit_vadam(
     tol: float = 1e-4,
     check_every: int = 100,
     seed: int | None = None,
+    init: dict | None = None,
     progress: bool = True,
 ) -> Result:
     """Fit a mean-field Gaussian posterior with the :class:`Vadam` optimizer.
@@ -115,6 +116,9 @@ def fit_vadam(
         Convergence stop on the ELBO estimate, as in :func:`~bayesdeconv.infer.svi.fit_svi`.
     seed : int, optional
         Seeds torch's random state.
+    init : dict, optional
+        Starting values (constrained space) of latent sites by name, overriding the defaults,
+        e.g. ``{"psf": kernel}``.
     progress : bool
         Progress bar on stderr.
 
@@ -135,7 +139,7 @@ def fit_vadam(
         raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay}")
     start_time = time.perf_counter()
     y = as_observed(model, observed)
-    values, sigma = initial_values(model, y)
+    values, sigma = initial_values(model, y, init)
     if seed is not None:
         pyro.set_rng_seed(seed)
     with pyro.validation_enabled(True):
