@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how --blind --method ivb/gibbs updates the PSF posterior: closed form, Adam on the "
         "reparameterised ELBO, or Vadam (needs --psf-covariance diagonal; default: closed-form)",
     )
+    psf.add_argument(
+        "--psf-init",
+        choices=("search", "pyramid"),
+        default="search",
+        help="where --blind starts the PSF: an L0-gradient kernel search (default), or IVB's own "
+        "coarse-to-fine sweeps (--method ivb/gibbs)",
+    )
     model = dec.add_argument_group("model and inference")
     model.add_argument(
         "--prior",
@@ -454,6 +461,7 @@ def _run_deconvolve(args: argparse.Namespace) -> list[str]:
         psf_size=args.psf_size,
         psf_covariance=args.psf_covariance,
         psf_update=args.psf_update,
+        psf_init=args.psf_init,
         mask=mask,
         steps=args.steps,
         seed=args.seed,

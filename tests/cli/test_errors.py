@@ -117,6 +117,21 @@ def _setup(case: str, inputs) -> list[str]:
             "vadam",
             *outputs,
         ]
+    if case == "psf-init-pyramid-with-svi":
+        return [
+            "deconvolve",
+            image,
+            "--blind",
+            "--psf-size",
+            "9",
+            "--method",
+            "svi",
+            "--psf-init",
+            "pyramid",
+            *outputs,
+        ]
+    if case == "psf-init-without-blind":
+        return ["deconvolve", image, "--psf", psf, "--psf-init", "pyramid", *outputs]
     if case == "unknown-option":
         return ["deconvolve", image, "--psf", psf, "--frobnicate", *outputs]
     if case == "bad-method-choice":
@@ -161,6 +176,8 @@ CASES = [
     "psf-and-blind",
     "blind-without-size",
     "vadam-psf-full-covariance",
+    "psf-init-pyramid-with-svi",
+    "psf-init-without-blind",
     "unknown-option",
     "bad-method-choice",
     "no-command",
@@ -185,6 +202,8 @@ EXPECTED = {
     "cuda-unavailable": "cuda",
     "no-psf-no-blind": "give --psf psf or --blind --psf-size n",
     "vadam-psf-full-covariance": "diagonal",
+    "psf-init-pyramid-with-svi": "method='ivb'",
+    "psf-init-without-blind": "only used for blind",
 }
 
 
