@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior",
         choices=("smooth", "piecewise", "sparse"),
         default=None,
-        help="image prior (default: smooth with --psf, piecewise with --blind)",
+        help="image prior (default: smooth with --psf, sparse with --blind)",
     )
     model.add_argument(
         "--noise",

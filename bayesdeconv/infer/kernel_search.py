@@ -152,10 +152,14 @@ def _magnify(kernel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _recentre(kernel: np.ndarray) -> np.ndarray:
-    centroid = ndimage.center_of_mass(kernel)
-    offset = [s // 2 - c for s, c in zip(kernel.shape, centroid, strict=True)]
-    shifted = np.maximum(ndimage.shift(kernel, offset, order=1), 0.0)
-    return shifted / shifted.sum() if shifted.sum() > 0 else kernel
+    """Shift by whole pixels so that the kernel's bounding box is centred on the support."""
+    offset = []
+    for axis in range(kernel.ndim):
+        profile = kernel.sum(axis=1 - axis)
+        nonzero = np.flatnonzero(profile > 0)
+        mid = (nonzero[0] + nonzero[-1]) / 2 if nonzero.size else kernel.shape[axis] // 2
+        offset.append(int(round(kernel.shape[axis] // 2 - mid)))
+    return ndimage.shift(kernel, offset, order=0)
 
 
 def _fill_missing(image: np.ndarray, mask: np.ndarray, width: float) -> np.ndarray:
