@@ -134,7 +134,7 @@ def deconvolve(
     psf_size: int | tuple[int, int] | None = None,
     psf_covariance: str = "full",
     psf_update: str = "closed-form",
-    psf_init="search",
+    psf_init: str | np.ndarray = "search",
     mask=None,
     steps: int | None = None,
     seed: int | None = None,
@@ -331,7 +331,7 @@ def deconvolve(
     if blind:
         start = psf_init
         if isinstance(start, str):  # "search": the only string left for SVI and Vadam
-            start = search_kernel(observed, size, mask=mask_array)
+            start = search_kernel(observed, size, mask=mask_array, progress=progress)
         options["init"] = {sites.PSF: start}
     if method == "vadam":
         return fit_vadam(model, y, seed=seed, progress=progress, **options)

@@ -637,7 +637,7 @@ def fit_sparse_ivb(
     *,
     max_iter: int = 30,
     sweeps_per_scale: int = 10,
-    psf_init="search",
+    psf_init: str | np.ndarray = "search",
     tol: float = 1e-5,
     psf_covariance: str = "full",
     psf_update: str = "closed-form",
@@ -764,7 +764,10 @@ def fit_sparse_ivb(
         psf = _initial_psf(schedule[0][1], dtype, device)
     elif isinstance(psf_init, str) and psf_init == "search":
         start = search_kernel(
-            to_numpy(y), size, mask=None if mask is None else to_numpy(mask).astype(bool)
+            to_numpy(y),
+            size,
+            mask=None if mask is None else to_numpy(mask).astype(bool),
+            progress=progress,
         )
         psf = torch.as_tensor(start, dtype=dtype, device=device)
     else:

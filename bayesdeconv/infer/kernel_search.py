@@ -24,7 +24,8 @@ the finest PSF support ``psf_size``) it alternates
    normalised to unit sum.
 
 :math:`\\lambda` shrinks by ``lambda_decay`` after every scale. Between scales the kernel is
-magnified to the next support and re-centred on its centroid. The observed image is made
+magnified to the next support and shifted by whole pixels to centre its bounding box (a
+centroid centring clips lopsided kernels at the support edge). The observed image is made
 periodic by blending its opposite edges over a band as wide as the kernel, so the Fourier
 solves apply; the kernel fit ignores that band (:math:`M_\\circ`) and, with a mask, every pixel
 within a kernel's reach of a missing one. Downsampling is anti-aliased by a Gaussian of std
@@ -44,10 +45,12 @@ References
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numpy.fft import fft2, ifft2
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 __all__ = ["search_kernel"]
 
@@ -197,6 +200,7 @@ def search_kernel(
     beta_max: float = 1e5,
     cg_iters: int = 30,
     min_size: int = 5,
+    progress: bool = False,
 ) -> np.ndarray:
     """Point estimate of a blur kernel by coarse-to-fine L0-gradient alternation.
 
@@ -225,12 +229,15 @@ def search_kernel(
         Conjugate-gradient iterations of each kernel fit.
     min_size : int
         The coarsest scale has a support of at most ``min_size`` pixels per axis.
+    progress : bool
+        Progress bar over the scales on stderr.
 
     Returns
     -------
     numpy.ndarray
         The kernel, shape ``psf_size``, non-negative with unit sum, in true-convolution
-        orientation and centred on its centroid.
+        orientation, its bounding box centred on the support. The search runs on the CPU
+        (NumPy), whatever device the engines use afterwards.
     """
     y = np.asarray(observed, dtype=np.float64)
     size = tuple(int(s) for s in psf_size)
@@ -246,7 +253,9 @@ def search_kernel(
             raise ValueError("the mask marks no pixel as observed")
         y = _fill_missing(y, observed_mask, max(size) / 4)
     kernel = None
-    for level_size in _sizes(size, min_size):
+    levels = _sizes(size, min_size)
+    bar = tqdm(levels, desc="kernel search", file=sys.stderr, disable=not progress, leave=False)
+    for level_size in bar:
         factor = min(s / t for s, t in zip(level_size, size, strict=True))
         if factor < 1:
             smooth = ndimage.gaussian_filter(y, 0.5 * math.sqrt(1 / factor**2 - 1))
