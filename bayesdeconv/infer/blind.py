@@ -557,8 +557,6 @@ def _initial_psf(size: tuple[int, ...], dtype, device) -> torch.Tensor:
 
 def _start_psf(value, size: tuple[int, ...], dtype, device) -> torch.Tensor:
     """A user's starting PSF: checked, then projected onto the simplex."""
-    if isinstance(value, str):
-        raise ValueError(f"psf_init must be one of {PSF_INITS} or an array, got {value!r}")
     psf = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype, device=device)
     if tuple(psf.shape) != tuple(size):
         raise ValueError(f"psf_init has shape {tuple(psf.shape)}; the PSF support is {size}")
@@ -753,16 +751,18 @@ def fit_sparse_ivb(
     size = tuple(op.psf.shape)
     mask = model.mask
 
-    pyramid = isinstance(psf_init, str) and psf_init == "pyramid"
-    if blind and pyramid:
+    start_mode = psf_init if isinstance(psf_init, str) else "array"
+    if start_mode not in (*PSF_INITS, "array"):
+        raise ValueError(f"psf_init must be one of {PSF_INITS} or an array, got {psf_init!r}")
+    if blind and start_mode == "pyramid":
         schedule = _pyramid(op.observed_shape, size)
     else:
         schedule = [(op.observed_shape, size)]
     if not blind:
         psf = op.psf
-    elif pyramid:
+    elif start_mode == "pyramid":
         psf = _initial_psf(schedule[0][1], dtype, device)
-    elif isinstance(psf_init, str) and psf_init == "search":
+    elif start_mode == "search":
         start = search_kernel(
             to_numpy(y),
             size,
@@ -894,7 +894,7 @@ def fit_sparse_ivb(
             psf_covariance=psf_covariance,
             psf_update=psf_update,
             psf_cov=to_numpy(state.psf_cov),
-            psf_init=psf_init if isinstance(psf_init, str) else "array",
+            psf_init=start_mode,
             psf_start=psf_start,
         )
     return Result(

@@ -118,18 +118,8 @@ def _setup(case: str, inputs) -> list[str]:
             *outputs,
         ]
     if case == "psf-init-pyramid-with-svi":
-        return [
-            "deconvolve",
-            image,
-            "--blind",
-            "--psf-size",
-            "9",
-            "--method",
-            "svi",
-            "--psf-init",
-            "pyramid",
-            *outputs,
-        ]
+        blind = ["--blind", "--psf-size", "9", "--method", "svi", "--psf-init", "pyramid"]
+        return ["deconvolve", image, *blind, *outputs]
     if case == "psf-init-without-blind":
         return ["deconvolve", image, "--psf", psf, "--psf-init", "pyramid", *outputs]
     if case == "unknown-option":
