@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES, fit_sparse_ivb
+from bayesdeconv.infer.blind import (
+    PSF_COVARIANCES,
+    PSF_INITS,
+    PSF_UPDATES,
+    fit_sparse_ivb,
+    search_start,
+)
 from bayesdeconv.infer.gibbs import gibbs_sparse
 from bayesdeconv.infer.ivb import fit_ivb
-from bayesdeconv.infer.kernel_search import search_kernel
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam
@@ -190,8 +195,9 @@ def deconvolve(
         by Adam steps on the reparameterised ELBO, or by Vadam steps (needs
         ``psf_covariance="diagonal"``); see :func:`~bayesdeconv.infer.blind.fit_sparse_ivb`.
     psf_init : {"search", "pyramid"} or array_like
-        Blind deconvolution: the starting kernel. ``"search"`` (default) is a coarse-to-fine
-        L0-gradient MAP search (:func:`~bayesdeconv.infer.kernel_search.search_kernel`);
+        Blind deconvolution: the starting kernel. ``"search"`` (default) is the best, by the
+        non-blind ELBO, of a few coarse-to-fine L0-gradient MAP searches
+        (:func:`~bayesdeconv.infer.blind.search_start`);
         ``"pyramid"`` runs IVB's own sweeps coarse to fine instead (``method="ivb"`` or
         ``"gibbs"``); an array of shape ``psf_size`` starts there.
     mask : array_like of bool, optional
@@ -331,7 +337,7 @@ def deconvolve(
     if blind:
         start = psf_init
         if isinstance(start, str):  # "search": the only string left for SVI and Vadam
-            start = search_kernel(observed, size, mask=mask_array, progress=progress)
+            start, _ = search_start(model, y, progress=progress)
         options["init"] = {sites.PSF: start}
     if method == "vadam":
         return fit_vadam(model, y, seed=seed, progress=progress, **options)

@@ -37,7 +37,12 @@ sum). A sweep updates the factors in turn, each to its optimum given the others:
 Blind estimation needs a good start, because the ELBO has many local optima (kernels that are
 too compact, and the no-blur solution). By default (``psf_init="search"``) the start is the
 kernel of a coarse-to-fine L0-gradient MAP search (:func:`~bayesdeconv.infer.kernel_search.
-search_kernel`), and the sweeps run at full resolution only. ``psf_init="pyramid"`` runs the
+search_kernel`), and the sweeps run at full resolution only. The search is chaotic: small
+changes of its settings move the kernel it finds. So it runs once per entry of
+``SEARCH_SETTINGS``, each candidate :math:`\\hat k_c` is scored by the ELBO of the same model
+with the PSF fixed at :math:`\\hat k_c` (a lower bound on :math:`\\log p(y \\mid \\hat k_c)`,
+the marginal-likelihood criterion of [1]_, from a non-blind fit), and the best one starts
+the sweeps. ``psf_init="pyramid"`` runs the
 variational sweeps themselves coarse to fine: the image and mask are downsampled
 (anti-aliased) by factors of :math:`\\sqrt2` until the PSF support is 3 pixels; the PSF found
 at each level is magnified by the image's factor, re-centred on its centroid and starts the
@@ -90,11 +95,21 @@ from bayesdeconv.priors.ard import (
 )
 from bayesdeconv.priors.hyper import GammaPrior
 
-__all__ = ["PSF_COVARIANCES", "PSF_INITS", "PSF_UPDATES", "fit_sparse_ivb", "project_simplex"]
+__all__ = [
+    "PSF_COVARIANCES",
+    "PSF_INITS",
+    "PSF_UPDATES",
+    "SEARCH_SETTINGS",
+    "fit_sparse_ivb",
+    "project_simplex",
+    "search_start",
+]
 
 PSF_COVARIANCES = ("full", "diagonal")
 PSF_INITS = ("search", "pyramid")
 PSF_UPDATES = ("closed-form", "elbo", "vadam")
+#: Settings of the kernel searches whose best kernel (by the non-blind ELBO) starts a blind fit.
+SEARCH_SETTINGS: tuple[dict, ...] = ({}, {"prune": 0.03, "iters": 8}, {"iters": 10})
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -565,6 +580,60 @@ def _start_psf(value, size: tuple[int, ...], dtype, device) -> torch.Tensor:
     return project_simplex(psf)
 
 
+def search_start(
+    model: DeconvolutionModel, observed, *, progress: bool = False
+) -> tuple[np.ndarray, list[dict]]:
+    """The start of a blind fit: the best of several kernel searches by the non-blind ELBO.
+
+    Runs :func:`~bayesdeconv.infer.kernel_search.search_kernel` once per entry of
+    ``SEARCH_SETTINGS`` and scores each kernel :math:`\\hat k_c` by the final ELBO of
+    :func:`fit_sparse_ivb` on ``model`` with the PSF fixed at :math:`\\hat k_c`, a lower bound
+    on :math:`\\log p(y \\mid \\hat k_c)` (the marginal-likelihood criterion of Levin et al.
+    2011).
+
+    Parameters
+    ----------
+    model : DeconvolutionModel
+        A blind model of a 2-D image (its PSF support is searched). The candidates are scored
+        only for Gaussian noise and a :class:`~bayesdeconv.priors.GradientARDPrior` image
+        prior (the closed-form ELBO, in float64); for any other model the search runs once,
+        with the default settings.
+    observed : array_like
+        The observed image.
+    progress : bool
+        Progress bars of the searches on stderr.
+
+    Returns
+    -------
+    kernel : numpy.ndarray
+        The winning kernel (non-negative, unit sum, shape of the PSF support).
+    candidates : list of dict
+        Per search: ``settings``, ``elbo`` (NaN when not scored) and ``psf``.
+    """
+    if not model.blind or model.ndim != 2:
+        raise ValueError("search_start needs a blind model of a 2-D image")
+    y = as_observed(model, observed).to(torch.float64)
+    op, mask = model.operator, model.mask
+    size = tuple(op.psf.shape)
+    mask_np = None if mask is None else to_numpy(mask).astype(bool)
+    scorable = isinstance(model.prior, GradientARDPrior) and getattr(
+        model.noise, "conjugate", False
+    )
+    candidates = []
+    for settings in SEARCH_SETTINGS if scorable else SEARCH_SETTINGS[:1]:
+        kernel = search_kernel(to_numpy(y), size, mask=mask_np, progress=progress, **settings)
+        elbo = float("nan")
+        if scorable:
+            fixed_op = ConvolutionOperator(
+                kernel, op.observed_shape, boundary=op.boundary, device=model.device
+            )
+            fixed = DeconvolutionModel(fixed_op, prior=model.prior, noise=model.noise, mask=mask)
+            elbo = float(fit_sparse_ivb(fixed, y, progress=False).elbo[-1])
+        candidates.append({"settings": dict(settings), "elbo": elbo, "psf": kernel})
+    best = max(candidates, key=lambda c: c["elbo"])
+    return best["psf"], candidates
+
+
 def _downsample(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """Anti-aliased bilinear resampling of a 2-D image to ``shape``."""
     out = F.interpolate(
@@ -669,8 +738,10 @@ def fit_sparse_ivb(
     sweeps_per_scale : int
         Sweeps at each coarser scale (blind, ``psf_init="pyramid"``).
     psf_init : {"search", "pyramid"} or array_like
-        Blind only: where q(k)'s mean starts. ``"search"`` (default): the kernel of
-        :func:`~bayesdeconv.infer.kernel_search.search_kernel`, then sweeps at full resolution;
+        Blind only: where q(k)'s mean starts. ``"search"`` (default): the best of the
+        :func:`~bayesdeconv.infer.kernel_search.search_kernel` kernels found with each entry of
+        ``SEARCH_SETTINGS``, by the non-blind ELBO (module documentation), then sweeps at full
+        resolution;
         ``"pyramid"``: variational sweeps coarse to fine from a narrow Gaussian (see the module
         documentation); an array of the PSF's shape: that kernel (projected onto the
         simplex), sweeps at full resolution.
@@ -716,7 +787,9 @@ def fit_sparse_ivb(
     Result
         ``method="ivb"``. ``psf``/``psf_std`` hold q(k)'s mean (on the simplex) and marginal
         std; ``std`` the mean-field image std; ``elbo`` the finest scale's trace; ``info`` has
-        the per-scale traces, the PSF covariance and the learned noise level.
+        the per-scale traces, the PSF covariance and the learned noise level; for a blind fit
+        also ``psf_init``, ``psf_start`` and, after a search, ``psf_search`` (each candidate's
+        ``settings``, ``elbo`` and ``psf``) and ``psf_search_seconds``.
     """
     if psf_covariance not in PSF_COVARIANCES:
         raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}, got {psf_covariance!r}")
@@ -752,6 +825,7 @@ def fit_sparse_ivb(
     mask = model.mask
 
     start_mode = psf_init if isinstance(psf_init, str) else "array"
+    search_candidates: list[dict] = []
     if start_mode not in (*PSF_INITS, "array"):
         raise ValueError(f"psf_init must be one of {PSF_INITS} or an array, got {psf_init!r}")
     if blind and start_mode == "pyramid":
@@ -763,16 +837,12 @@ def fit_sparse_ivb(
     elif start_mode == "pyramid":
         psf = _initial_psf(schedule[0][1], dtype, device)
     elif start_mode == "search":
-        start = search_kernel(
-            to_numpy(y),
-            size,
-            mask=None if mask is None else to_numpy(mask).astype(bool),
-            progress=progress,
-        )
+        start, search_candidates = search_start(model, y, progress=progress)
         psf = torch.as_tensor(start, dtype=dtype, device=device)
     else:
         psf = _start_psf(psf_init, size, dtype, device)
     psf_start = to_numpy(psf) if blind else None
+    search_seconds = time.perf_counter() - start_time
     sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
     spec = model.noise.precision
     e_gamma0 = (spec.init or 1.0 / sigma**2) if isinstance(spec, GammaPrior) else float(spec)
@@ -897,6 +967,8 @@ def fit_sparse_ivb(
             psf_init=start_mode,
             psf_start=psf_start,
         )
+        if start_mode == "search":
+            info.update(psf_search=search_candidates, psf_search_seconds=search_seconds)
     return Result(
         mean=latent_mean[frame],
         std=latent_std[frame],

@@ -19,9 +19,9 @@ the finest PSF support ``psf_size``) it alternates
    .. math:: \\hat k = \\arg\\min_k \\sum_{d \\in \\{h, v\\}}
        \\|M_\\circ (\\partial_d \\hat x \\circledast k - \\partial_d y)\\|^2 + \\gamma \\|k\\|^2,
 
-   by conjugate gradients on the support, then clipped at zero, pruned (entries below 5 % of
-   the peak and connected pieces holding less than 10 % of the mass are removed) and
-   normalised to unit sum.
+   by conjugate gradients on the support, then clipped at zero, pruned (entries below
+   ``prune`` (5 %) of the peak and connected pieces holding less than 10 % of the mass are
+   removed) and normalised to unit sum.
 
 :math:`\\lambda` shrinks by ``lambda_decay`` after every scale. Between scales the kernel is
 magnified to the next support and shifted by whole pixels to centre its bounding box (a
@@ -48,7 +48,7 @@ import math
 import sys
 
 import numpy as np
-from numpy.fft import fft2, ifft2
+from numpy.fft import irfft2, rfft2
 from scipy import ndimage
 from tqdm.auto import tqdm
 
@@ -60,7 +60,7 @@ def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     padded = np.zeros(shape)
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
-    return fft2(padded)
+    return rfft2(padded)
 
 
 def _support(periodic: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -82,38 +82,40 @@ def _make_periodic(image: np.ndarray, band: int) -> np.ndarray:
     return out
 
 
-def _l0_restore(spectrum, otf, grad_otfs, lam: float, beta_max: float) -> np.ndarray:
-    """Spectrum of the L0-gradient image estimate (half-quadratic splitting, beta doubling)."""
+def _l0_restore(spectrum, otf, grad_otfs, lam: float, beta_max: float, shape) -> np.ndarray:
+    """Half spectrum of the L0-gradient image estimate (half-quadratic splitting, beta
+    doubling) on a periodic grid of ``shape``."""
     data_num = np.conj(otf) * spectrum
     data_den = np.abs(otf) ** 2
     grad_den = sum(np.abs(g) ** 2 for g in grad_otfs)
     estimate = spectrum
     beta = 2.0 * lam
     while beta < beta_max:
-        grads = [np.real(ifft2(g * estimate)) for g in grad_otfs]
+        grads = [irfft2(g * estimate, s=shape) for g in grad_otfs]
         small = sum(g * g for g in grads) < lam / beta
         for g in grads:
             g[small] = 0.0
-        aux = sum(np.conj(d) * fft2(g) for d, g in zip(grad_otfs, grads, strict=True))
+        aux = sum(np.conj(d) * rfft2(g) for d, g in zip(grad_otfs, grads, strict=True))
         estimate = (data_num + beta * aux) / (data_den + beta * grad_den)
         beta *= 2.0
     return estimate
 
 
 def _fit_kernel(image_spec, data_spec, grad_otfs, weight, size, gamma, start, iters):
-    """Least-squares kernel on ``size`` from gradient pairs, residual weighted by ``weight``."""
-    shape = data_spec.shape
+    """Least-squares kernel on ``size`` from gradient pairs, residual weighted by ``weight``
+    (the spectra are half spectra of real arrays of ``weight.shape``)."""
+    shape = weight.shape
     latent = [d * image_spec for d in grad_otfs]
     rhs = sum(
-        np.conj(g) * fft2(weight * np.real(ifft2(d * data_spec)))
+        np.conj(g) * rfft2(weight * irfft2(d * data_spec, s=shape))
         for g, d in zip(latent, grad_otfs, strict=True)
     )
-    b = _support(np.real(ifft2(rhs)), size)
+    b = _support(irfft2(rhs, s=shape), size)
 
     def normal(k: np.ndarray) -> np.ndarray:
         otf = _otf(k, shape)
-        out = sum(np.conj(g) * fft2(weight * np.real(ifft2(g * otf))) for g in latent)
-        return _support(np.real(ifft2(out)), size) + gamma * k
+        out = sum(np.conj(g) * rfft2(weight * irfft2(g * otf, s=shape)) for g in latent)
+        return _support(irfft2(out, s=shape), size) + gamma * k
 
     k = start.copy()
     r = b - normal(k)
@@ -132,13 +134,14 @@ def _fit_kernel(image_spec, data_spec, grad_otfs, weight, size, gamma, start, it
     return k
 
 
-def _prune(kernel: np.ndarray) -> np.ndarray | None:
-    """Clip, drop small entries and weak connected pieces, normalise; ``None`` if nothing left."""
+def _prune(kernel: np.ndarray, floor: float) -> np.ndarray | None:
+    """Clip, drop entries below ``floor`` x the peak and weak connected pieces, normalise;
+    ``None`` if nothing is left."""
     k = np.maximum(kernel, 0.0)
     if not k.sum() > 0:
         return None
     k = k / k.sum()
-    k[k < 0.05 * k.max()] = 0.0
+    k[k < floor * k.max()] = 0.0
     labels, count = ndimage.label(k > 0, structure=np.ones((3, 3)))
     for piece in range(1, count + 1):
         if k[labels == piece].sum() < 0.1:
@@ -200,6 +203,7 @@ def search_kernel(
     beta_max: float = 1e5,
     cg_iters: int = 30,
     min_size: int = 5,
+    prune: float = 0.05,
     progress: bool = False,
 ) -> np.ndarray:
     """Point estimate of a blur kernel by coarse-to-fine L0-gradient alternation.
@@ -229,6 +233,8 @@ def search_kernel(
         Conjugate-gradient iterations of each kernel fit.
     min_size : int
         The coarsest scale has a support of at most ``min_size`` pixels per axis.
+    prune : float
+        After each kernel fit, entries below ``prune`` times the peak are set to zero.
     progress : bool
         Progress bar over the scales on stderr.
 
@@ -245,6 +251,8 @@ def search_kernel(
         raise ValueError("search_kernel works on 2-D images with a 2-D PSF size")
     if any(s < 3 or s % 2 == 0 for s in size):
         raise ValueError(f"psf_size must be odd and at least 3, got {size}")
+    if not 0 <= prune < 1:
+        raise ValueError(f"prune must lie in [0, 1), got {prune}")
     observed_mask = None if mask is None else np.asarray(mask, dtype=bool)
     if observed_mask is not None:
         if observed_mask.shape != y.shape:
@@ -282,18 +290,18 @@ def search_kernel(
             weight[band : band + h, band : band + w] *= ~lost
         if weight.sum() == 0:
             raise ValueError("too few observed pixels away from the border to fit a kernel")
-        spectrum = fft2(periodic)
+        spectrum = rfft2(periodic)
         grad_otfs = [
             _otf(np.array([[0.0, -1.0, 1.0]]), periodic.shape),
             _otf(np.array([[0.0], [-1.0], [1.0]]), periodic.shape),
         ]
         for _ in range(iters):
             otf = _otf(kernel, periodic.shape)
-            image_spec = _l0_restore(spectrum, otf, grad_otfs, lam, beta_max)
+            image_spec = _l0_restore(spectrum, otf, grad_otfs, lam, beta_max, periodic.shape)
             fitted = _fit_kernel(
                 image_spec, spectrum, grad_otfs, weight, level_size, gamma, kernel, cg_iters
             )
-            pruned = _prune(fitted)
+            pruned = _prune(fitted, prune)
             if pruned is not None:
                 kernel = pruned
         lam = max(lam / lambda_decay, lambda_min)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from numpy.fft import ifft2
+from numpy.fft import irfft2
 from scipy.signal import correlate
 
+import bayesdeconv.infer.blind as blind
 from bayesdeconv import deconvolve
 from bayesdeconv.datasets import piecewise_constant_image
+from bayesdeconv.infer.blind import SEARCH_SETTINGS, search_start
 from bayesdeconv.infer.kernel_search import _make_periodic, _otf, _support, search_kernel
+from bayesdeconv.likelihoods import GaussianNoise
+from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
 from bayesdeconv.physics.psf import motion_psf
+from bayesdeconv.priors import PSFPrior, SmoothPrior, sparse
 
 N, S, NOISE = 96, 11, 0.005
 
@@ -46,7 +51,7 @@ def motion():
 
 
 def test_otf_and_support_are_inverse(motion):
-    periodic = np.real(ifft2(_otf(motion, (32, 40))))
+    periodic = irfft2(_otf(motion, (32, 40)), s=(32, 40))
     assert np.allclose(_support(periodic, motion.shape), motion, atol=1e-14)
     assert np.isclose(periodic.sum(), 1.0)  # nothing fell outside the support
 
@@ -98,6 +103,7 @@ def test_search_with_missing_pixels(motion):
         ({"psf_size": (1, 1)}, "odd and at least 3"),
         ({"psf_size": (11, 11), "mask": np.ones((5, 5), bool)}, "does not match"),
         ({"psf_size": (11, 11), "mask": np.zeros((N, N), bool)}, "no pixel"),
+        ({"psf_size": (11, 11), "prune": 1.0}, "prune"),
     ],
 )
 def test_search_bad_input(motion, kwargs, message):
@@ -110,20 +116,62 @@ def test_search_rejects_3d():
         search_kernel(np.zeros((4, 20, 20)), (3, 3))
 
 
+def _blind_model(prior=None) -> DeconvolutionModel:
+    return DeconvolutionModel(
+        ConvolutionOperator(np.full((S, S), 1 / S**2), (N, N), boundary="valid"),
+        prior=sparse() if prior is None else prior,
+        noise=GaussianNoise(),
+        psf_prior=PSFPrior((S, S)),
+    )
+
+
+def test_search_start_prefers_the_true_kernel_by_the_elbo(motion, monkeypatch):
+    """The candidates' score, the non-blind ELBO, ranks the true kernel above no blur and
+    above the same motion in another direction, and the start is the best candidate."""
+    delta = np.zeros((S, S))
+    delta[S // 2, S // 2] = 1.0
+    candidates = [delta, motion_psf(S, 9, 120.0), motion]
+    calls = iter(candidates)
+    monkeypatch.setattr(blind, "search_kernel", lambda *args, **kwargs: next(calls))
+    start, scored = search_start(_blind_model(), _blurred(motion))
+    assert [c["settings"] for c in scored] == [dict(s) for s in SEARCH_SETTINGS]
+    elbo = [c["elbo"] for c in scored]
+    assert elbo[2] > max(elbo[:2]) + 100
+    assert np.array_equal(start, motion)
+
+
+def test_search_start_without_a_closed_form_elbo_searches_once(motion):
+    start, scored = search_start(_blind_model(SmoothPrior()), _blurred(motion))
+    assert len(scored) == 1 and np.isnan(scored[0]["elbo"])
+    assert np.array_equal(start, search_kernel(_blurred(motion), (S, S)))
+
+
+def test_search_start_needs_a_blind_model(motion):
+    model = DeconvolutionModel(
+        ConvolutionOperator(motion, (N, N)), prior=sparse(), noise=GaussianNoise()
+    )
+    with pytest.raises(ValueError, match="blind"):
+        search_start(model, _blurred(motion))
+
+
 def test_deconvolve_starts_every_blind_engine_from_the_search(motion):
     y = _blurred(motion)
-    start = search_kernel(y, (S, S))
     ivb = deconvolve(y, psf_size=S, progress=False, steps=2)
     assert ivb.info["psf_init"] == "search"
-    assert np.array_equal(ivb.info["psf_start"], start)
+    scored = ivb.info["psf_search"]
+    assert np.array_equal(scored[0]["psf"], search_kernel(y, (S, S), **SEARCH_SETTINGS[0]))
+    best = max(scored, key=lambda c: c["elbo"])
+    assert np.array_equal(ivb.info["psf_start"], best["psf"])
+    assert ivb.info["psf_search_seconds"] > 0
     pyramid = deconvolve(y, psf_size=S, psf_init="pyramid", progress=False, steps=2)
     assert pyramid.info["psf_init"] == "pyramid" and len(pyramid.info["scales"]) > 1
+    assert "psf_search" not in pyramid.info
     given = deconvolve(y, psf_size=S, psf_init=motion, progress=False, steps=2)
     assert given.info["psf_init"] == "array"
     assert np.allclose(given.info["psf_start"], motion)
-    # SVI starts at the searched kernel: after one projected step it is still close to it
+    # SVI starts at the same kernel: after one projected step it is still close to it
     svi = deconvolve(y, psf_size=S, method="svi", steps=1, seed=0, progress=False)
-    assert np.abs(svi.psf - start).sum() < 0.1
+    assert np.abs(svi.psf - best["psf"]).sum() < 0.1
 
 
 @pytest.mark.parametrize(
