@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--psf-init",
         choices=("search", "pyramid"),
         default="search",
-        help="where --blind starts the PSF: an L0-gradient kernel search (default), or IVB's own "
-        "coarse-to-fine sweeps (--method ivb/gibbs)",
+        help="where --blind starts the PSF: the best of three L0-gradient kernel searches by the "
+        "non-blind ELBO (default), or IVB's own coarse-to-fine sweeps (--method ivb/gibbs)",
     )
     model = dec.add_argument_group("model and inference")
     model.add_argument(
