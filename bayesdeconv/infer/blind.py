@@ -619,9 +619,10 @@ def search_start(
     scorable = isinstance(model.prior, GradientARDPrior) and getattr(
         model.noise, "conjugate", False
     )
+    y_np = to_numpy(y)
     candidates = []
     for settings in SEARCH_SETTINGS if scorable else SEARCH_SETTINGS[:1]:
-        kernel = search_kernel(to_numpy(y), size, mask=mask_np, progress=progress, **settings)
+        kernel = search_kernel(y_np, size, mask=mask_np, progress=progress, **settings)
         elbo = float("nan")
         if scorable:
             fixed_op = ConvolutionOperator(
