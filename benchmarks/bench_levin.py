@@ -77,6 +77,11 @@ def _options(parser) -> None:
         "--jobs", type=int, default=1, help="cases run in parallel worker processes"
     )
     parser.add_argument(
+        "--refine-start",
+        action="store_true",
+        help="refine the winning search kernel (search_start(refine=True)) before the engines",
+    )
+    parser.add_argument(
         "--tag", default="", help="results go to bench_levin_<tag>.{json,md} (default: no tag)"
     )
 
@@ -100,7 +105,7 @@ def _cases(spec: str, smoke: bool) -> list[levin.LevinCase]:
     return [levin.load_case(i, j) for i, j in pairs]
 
 
-def search(case: levin.LevinCase) -> tuple[np.ndarray, float]:
+def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, float]:
     """The engines' shared start: ``search_start`` on the blind model, and its seconds."""
     size = case.kernel.shape[0] + MARGIN
     model = DeconvolutionModel(
@@ -112,7 +117,7 @@ def search(case: levin.LevinCase) -> tuple[np.ndarray, float]:
         psf_prior=PSFPrior((size, size)),
     )
     start = time.perf_counter()
-    kernel, _ = search_start(model, case.blurred)
+    kernel, _ = search_start(model, case.blurred, refine=refine)
     return kernel, time.perf_counter() - start
 
 
@@ -162,14 +167,19 @@ def run_case(
 
 
 def _run_all_engines(
-    case: levin.LevinCase, engines: list[str], smoke: bool, threads: int | None
+    case: levin.LevinCase,
+    engines: list[str],
+    smoke: bool,
+    threads: int | None,
+    refine_start: bool = False,
 ) -> tuple[dict, list[dict]]:
     """The reference and every engine on one case (one worker process)."""
     if threads is not None:
         torch.set_num_threads(threads)
     ref = deconvolve(case.blurred, case.psf, prior="sparse", progress=False)
     ref_score = levin.score(ref.mean, case.sharp)
-    start = search(case) if any(ENGINES[e].get("psf_init") is None for e in engines) else None
+    searched = any(ENGINES[e].get("psf_init") is None for e in engines)
+    start = search(case, refine_start) if searched else None
     rows = []
     for engine in engines:
         row = run_case(case, engine, ref.mean, smoke, start)
@@ -192,7 +202,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
     cases = _cases(args.cases, args.smoke)
     rows, references = [], {}
-    jobs = [(case, engines, args.smoke, args.threads) for case in cases]
+    jobs = [(case, engines, args.smoke, args.threads, args.refine_start) for case in cases]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             outcomes = list(pool.map(_run_all_engines, *zip(*jobs, strict=True)))
@@ -239,7 +249,8 @@ def main(argv=None) -> int:
     )
     body = f"""
 Blind PSF estimation (prior "{BLIND_PRIOR}", PSF support = true size + {MARGIN}, valid boundary,
-started from the L0-gradient kernel search unless the engine says otherwise), then non-blind
+started from the L0-gradient kernel search{" with its winner refined" if args.refine_start else ""}
+unless the engine says otherwise), then non-blind
 sparse-gradient IVB with the estimate. Reference: the same
 non-blind deconvolution with the true kernel (mean PSNR {summary["reference_psnr_mean"]:.2f} dB).
 Scores after a 15-pixel crop and the best sub-pixel shift. Targets for the best engine: mean PSNR
@@ -258,6 +269,7 @@ Per case:
         "blind_prior": BLIND_PRIOR,
         "jobs": args.jobs,
         "threads": args.threads,
+        "refine_start": args.refine_start,
     }
     json_path, md_path = write_results(
         f"{NAME}_{args.tag}" if args.tag else NAME,

@@ -581,7 +581,7 @@ def _start_psf(value, size: tuple[int, ...], dtype, device) -> torch.Tensor:
 
 
 def search_start(
-    model: DeconvolutionModel, observed, *, progress: bool = False
+    model: DeconvolutionModel, observed, *, refine: bool = False, progress: bool = False
 ) -> tuple[np.ndarray, list[dict]]:
     """The start of a blind fit: the best of several kernel searches by the non-blind ELBO.
 
@@ -589,7 +589,8 @@ def search_start(
     ``SEARCH_SETTINGS`` and scores each kernel :math:`\\hat k_c` by the final ELBO of
     :func:`fit_sparse_ivb` on ``model`` with the PSF fixed at :math:`\\hat k_c`, a lower bound
     on :math:`\\log p(y \\mid \\hat k_c)` (the marginal-likelihood criterion of Levin et al.
-    2011).
+    2011). The searches skip their low-:math:`\\lambda` refinement phase (``refine_iters``);
+    with ``refine`` the winner alone is refined, one refinement instead of three.
 
     Parameters
     ----------
@@ -600,15 +601,21 @@ def search_start(
         with the default settings.
     observed : array_like
         The observed image.
+    refine : bool
+        Refine the winner (``search_kernel(start=...)``). Off by default: on Levin 2009 the
+        refined start gives much better kernels by itself (success 50 % -> 66 %), but blind
+        IVB from it ends no better (success 72 % both, geometric mean error ratio 2.28 against
+        2.25) and each case takes 21 s longer (README).
     progress : bool
         Progress bars of the searches on stderr.
 
     Returns
     -------
     kernel : numpy.ndarray
-        The winning kernel (non-negative, unit sum, shape of the PSF support).
+        The winning kernel, refined if ``refine`` (non-negative, unit sum, shape of the PSF
+        support).
     candidates : list of dict
-        Per search: ``settings``, ``elbo`` (NaN when not scored) and ``psf``.
+        Per search: ``settings``, ``elbo`` (NaN when not scored) and ``psf`` (unrefined).
     """
     if not model.blind or model.ndim != 2:
         raise ValueError("search_start needs a blind model of a 2-D image")
@@ -622,7 +629,9 @@ def search_start(
     y_np = to_numpy(y)
     candidates = []
     for settings in SEARCH_SETTINGS if scorable else SEARCH_SETTINGS[:1]:
-        kernel = search_kernel(y_np, size, mask=mask_np, progress=progress, **settings)
+        kernel = search_kernel(
+            y_np, size, mask=mask_np, progress=progress, refine_iters=0, **settings
+        )
         elbo = float("nan")
         if scorable:
             fixed_op = ConvolutionOperator(
@@ -632,7 +641,10 @@ def search_start(
             elbo = float(fit_sparse_ivb(fixed, y, progress=False).elbo[-1])
         candidates.append({"settings": dict(settings), "elbo": elbo, "psf": kernel})
     best = max(candidates, key=lambda c: c["elbo"])
-    return best["psf"], candidates
+    if not refine:
+        return best["psf"], candidates
+    settings = {**best["settings"], "iters": 0}  # the refinement phase only
+    return search_kernel(y_np, size, mask=mask_np, start=best["psf"], **settings), candidates
 
 
 def _downsample(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:

@@ -23,7 +23,14 @@ the finest PSF support ``psf_size``) it alternates
    ``prune`` (5 %) of the peak and connected pieces holding less than 10 % of the mass are
    removed) and normalised to unit sum.
 
-:math:`\\lambda` shrinks by ``lambda_decay`` after every scale. Between scales the kernel is
+:math:`\\lambda` shrinks by ``lambda_decay`` after every scale. At full resolution a last
+phase of ``refine_iters`` alternations uses a much smaller :math:`\\lambda`
+(``refine_lambda`` = 5 % of it): the image keeps its weaker edges too, and the kernel fit
+recovers more of the thin, faint tails of camera-shake kernels that the sparser images of
+the coarser phases miss. On Levin 2009 the refined kernel alone succeeds on 66 % of the 32
+cases instead of 50 % (geometric mean error ratio 2.56 instead of 3.10; README, benchmark
+(f‴)); blind IVB started from it ends no better, so the blind engines start from unrefined
+searches (:func:`~bayesdeconv.infer.blind.search_start`). Between scales the kernel is
 magnified to the next support and shifted by whole pixels to centre its bounding box (a
 centroid centring clips lopsided kernels at the support edge). The observed image is made
 periodic by blending its opposite edges over a band as wide as the kernel, so the Fourier
@@ -204,6 +211,9 @@ def search_kernel(
     cg_iters: int = 30,
     min_size: int = 5,
     prune: float = 0.05,
+    refine_iters: int = 10,
+    refine_lambda: float = 0.05,
+    start=None,
     progress: bool = False,
 ) -> np.ndarray:
     """Point estimate of a blur kernel by coarse-to-fine L0-gradient alternation.
@@ -235,6 +245,15 @@ def search_kernel(
         The coarsest scale has a support of at most ``min_size`` pixels per axis.
     prune : float
         After each kernel fit, entries below ``prune`` times the peak are set to zero.
+    refine_iters, refine_lambda
+        At full resolution, ``refine_iters`` more alternations follow with :math:`\\lambda`
+        multiplied by ``refine_lambda``: a less sparse image, whose weaker edges let the
+        kernel fit recover thin, faint parts of the kernel (module documentation).
+    start : array_like, optional
+        A kernel of shape ``psf_size`` (e.g. an earlier search's result): the coarser scales
+        are skipped and the full-resolution phases start from it, with the :math:`\\lambda`
+        that the schedule reaches there. ``iters=0`` with a ``start`` runs the refinement
+        only.
     progress : bool
         Progress bar over the scales on stderr.
 
@@ -253,6 +272,11 @@ def search_kernel(
         raise ValueError(f"psf_size must be odd and at least 3, got {size}")
     if not 0 <= prune < 1:
         raise ValueError(f"prune must lie in [0, 1), got {prune}")
+    if refine_iters < 0 or not 0 < refine_lambda <= 1:
+        raise ValueError(
+            "refine_iters must be non-negative and refine_lambda lie in (0, 1], got "
+            f"{refine_iters} and {refine_lambda}"
+        )
     observed_mask = None if mask is None else np.asarray(mask, dtype=bool)
     if observed_mask is not None:
         if observed_mask.shape != y.shape:
@@ -262,6 +286,15 @@ def search_kernel(
         y = _fill_missing(y, observed_mask, max(size) / 4)
     kernel = None
     levels = _sizes(size, min_size)
+    if start is not None:
+        kernel = np.asarray(start, dtype=np.float64)
+        if kernel.shape != size:
+            raise ValueError(f"start has shape {kernel.shape}; psf_size is {size}")
+        if not (np.isfinite(kernel).all() and (kernel >= 0).all() and kernel.sum() > 0):
+            raise ValueError("start must be a finite, non-negative kernel with positive sum")
+        kernel = kernel / kernel.sum()
+        lam = max(lam / lambda_decay ** (len(levels) - 1), lambda_min)
+        levels = levels[-1:]
     bar = tqdm(levels, desc="kernel search", file=sys.stderr, disable=not progress, leave=False)
     for level_size in bar:
         factor = min(s / t for s, t in zip(level_size, size, strict=True))
@@ -275,7 +308,7 @@ def search_kernel(
             c0, c1 = level_size[0] // 2, level_size[1] // 2
             kernel[c0, max(c1 - 1, 0) : c1 + 2] = 1.0
             kernel /= kernel.sum()
-        else:
+        elif kernel.shape != level_size:
             kernel = _magnify(kernel, level_size)
         band = max(level_size)
         periodic = _make_periodic(y_level, band)
@@ -295,15 +328,20 @@ def search_kernel(
             _otf(np.array([[0.0, -1.0, 1.0]]), periodic.shape),
             _otf(np.array([[0.0], [-1.0], [1.0]]), periodic.shape),
         ]
-        for _ in range(iters):
-            otf = _otf(kernel, periodic.shape)
-            image_spec = _l0_restore(spectrum, otf, grad_otfs, lam, beta_max, periodic.shape)
-            fitted = _fit_kernel(
-                image_spec, spectrum, grad_otfs, weight, level_size, gamma, kernel, cg_iters
-            )
-            pruned = _prune(fitted, prune)
-            if pruned is not None:
-                kernel = pruned
+        finest = level_size == levels[-1]
+        phases = [(lam, iters)] + ([(lam * refine_lambda, refine_iters)] if finest else [])
+        for phase_lam, phase_iters in phases:
+            for _ in range(phase_iters):
+                otf = _otf(kernel, periodic.shape)
+                image_spec = _l0_restore(
+                    spectrum, otf, grad_otfs, phase_lam, beta_max, periodic.shape
+                )
+                fitted = _fit_kernel(
+                    image_spec, spectrum, grad_otfs, weight, level_size, gamma, kernel, cg_iters
+                )
+                pruned = _prune(fitted, prune)
+                if pruned is not None:
+                    kernel = pruned
         lam = max(lam / lambda_decay, lambda_min)
         kernel = _recentre(kernel)
     return kernel
