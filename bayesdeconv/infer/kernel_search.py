@@ -213,7 +213,7 @@ def search_kernel(
     prune: float = 0.05,
     refine_iters: int = 10,
     refine_lambda: float = 0.05,
-    start=None,
+    start: np.ndarray | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """Point estimate of a blur kernel by coarse-to-fine L0-gradient alternation.
