@@ -17,7 +17,8 @@ covers steps 1 and 2.
 Every blind engine starts from the same kernel, found once per case by
 ``bayesdeconv.infer.blind.search_start`` (the best of a few L0-gradient kernel searches by the
 non-blind ELBO); its time is added to every engine's. Engines: ``l0-search`` (that kernel alone,
-no variational refinement), ``ivb-full``/``ivb-diag`` (closed-form IVB), ``ivb-vadam-psf`` (IVB
+no variational refinement), ``ivb-full``/``ivb-diag`` (closed-form IVB; ``ivb-full-60`` with
+60 sweeps instead of the default 30), ``ivb-vadam-psf`` (IVB
 with Vadam steps for q(k), the seed's hybrid), ``ivb-full-pyramid`` (IVB's own coarse-to-fine
 sweeps instead of the search, the previous default), ``svi-mean-field`` (Pyro SVI, 3000 steps)
 and ``vadam`` (fit_vadam on all sites, 3000 steps).
@@ -55,6 +56,7 @@ NAME = "bench_levin"
 ENGINES = {
     "l0-search": {},
     "ivb-full": {"method": "ivb", "psf_covariance": "full"},
+    "ivb-full-60": {"method": "ivb", "psf_covariance": "full", "steps": 60},
     "ivb-diag": {"method": "ivb", "psf_covariance": "diagonal"},
     "ivb-full-pyramid": {"method": "ivb", "psf_covariance": "full", "psf_init": "pyramid"},
     "ivb-vadam-psf": {"method": "ivb", "psf_covariance": "diagonal", "psf_update": "vadam"},
