@@ -45,12 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import levin  # noqa: E402
 from _common import markdown_table, parse_args, write_results  # noqa: E402
 
-from bayesdeconv import deconvolve  # noqa: E402
+from bayesdeconv import deconvolve, priors  # noqa: E402
 from bayesdeconv.infer.blind import search_start  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
 from bayesdeconv.physics.convolution import ConvolutionOperator  # noqa: E402
-from bayesdeconv.priors import PSFPrior, sparse  # noqa: E402
+from bayesdeconv.priors import PSFPrior  # noqa: E402
 
 NAME = "bench_levin"
 ENGINES = {
@@ -114,7 +114,7 @@ def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, flo
         ConvolutionOperator(
             np.full((size, size), 1.0 / size**2), case.blurred.shape, boundary="valid"
         ),
-        prior=sparse(),
+        prior=getattr(priors, BLIND_PRIOR)(),  # the preset the engines get by name
         noise=GaussianNoise(),
         psf_prior=PSFPrior((size, size)),
     )
