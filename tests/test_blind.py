@@ -12,7 +12,9 @@ from scipy import integrate, stats
 from bayesdeconv import deconvolve
 from bayesdeconv.datasets import piecewise_constant_image
 from bayesdeconv.infer.blind import (
+    _bounding_box,
     _downsample,
+    _rectangle_gram,
     _rescale_psf,
     _shifted_gram,
     fit_sparse_ivb,
@@ -137,19 +139,46 @@ def test_downsampling_keeps_the_mean_and_removes_aliasing():
     assert float(_downsample(checker, (45, 45)).std()) < 0.05
 
 
-def test_shifted_gram_matches_dense_patches():
-    rng = np.random.default_rng(0)
-    x = torch.tensor(rng.random((12, 13)))
-    mask = torch.tensor(rng.random((12, 13)) > 0.3)
-    size = (3, 5)
-    gram = _shifted_gram(x, mask, size, block=5)
+def _dense_gram(x: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     columns = []
     for a in range(size[0]):
         for b in range(size[1]):
             shifted = torch.roll(x, (a - size[0] // 2, b - size[1] // 2), dims=(0, 1))
             columns.append(shifted[mask])  # x_{p - j} at the observed p
     patches = torch.stack(columns, 1)
-    torch.testing.assert_close(gram, patches.T @ patches)
+    return patches.T @ patches
+
+
+def test_shifted_gram_matches_dense_patches():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.random((12, 13)))
+    mask = torch.tensor(rng.random((12, 13)) > 0.3)
+    size = (3, 5)
+    torch.testing.assert_close(_shifted_gram(x, mask, size, block=5), _dense_gram(x, mask, size))
+
+
+@pytest.mark.parametrize(
+    "box", [(0, 17, 0, 20), (2, 15, 3, 18), (3, 16, 1, 19), (5, 6, 4, 5)], ids=str
+)
+@pytest.mark.parametrize("size", [(3, 5), (7, 5), (1, 3)], ids=str)
+def test_rectangle_gram_matches_dense_patches(box, size):
+    """Rectangular masks (periodic, ``valid``-like, off-centre, one pixel) take the
+    cumulative-sum path; it must equal the patch product, wrap-around included."""
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.random((17, 20)))
+    mask = torch.zeros(17, 20, dtype=torch.bool)
+    r0, r1, c0, c1 = box
+    mask[r0:r1, c0:c1] = True
+    assert _bounding_box(mask) == box
+    torch.testing.assert_close(_rectangle_gram(x, box, size), _dense_gram(x, mask, size))
+    torch.testing.assert_close(_shifted_gram(x, mask, size), _dense_gram(x, mask, size))
+
+
+def test_bounding_box_rejects_masks_with_holes():
+    mask = torch.ones(6, 7, dtype=torch.bool)
+    mask[2, 3] = False
+    assert _bounding_box(mask) is None
+    assert _bounding_box(torch.zeros(6, 7, dtype=torch.bool)) is None
 
 
 # -- blind recovery ------------------------------------------------------------------------------
