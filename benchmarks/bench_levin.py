@@ -24,8 +24,8 @@ sweeps instead of the search, the previous default), ``svi-mean-field`` (Pyro SV
 and ``vadam`` (fit_vadam on all sites, 3000 steps).
 
 Run ``python benchmarks/bench_levin.py [--smoke] [--threads N] [--jobs N]
-[--engines ivb-full,ivb-diag] [--cases 1-1,2-4]``; ``--jobs 2 --threads 1`` runs two cases at
-a time on a 2-core machine.
+[--engines ivb-full,ivb-diag] [--cases 1-1,2-4] [--save-psfs DIR]``; ``--jobs 2 --threads 1``
+runs two cases at a time on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ def _options(parser) -> None:
         help="refine the winning search kernel (search_start(refine=True)) before the engines",
     )
     parser.add_argument(
+        "--save-psfs",
+        default="",
+        metavar="DIR",
+        help="also write every estimated PSF to DIR/<case>_<engine>.npy (not a results file)",
+    )
+    parser.add_argument(
         "--tag", default="", help="results go to bench_levin_<tag>.{json,md} (default: no tag)"
     )
 
@@ -129,9 +135,9 @@ def run_case(
     reference: np.ndarray,
     smoke: bool,
     start: tuple[np.ndarray, float],
-) -> dict:
-    """One engine on one case; engines that start from the search get ``start`` (the kernel
-    and the seconds it took, which are added to the engine's time)."""
+) -> tuple[dict, np.ndarray]:
+    """One engine on one case: its scores and its PSF. Engines that start from the search get
+    ``start`` (the kernel and the seconds it took, which are added to the engine's time)."""
     size = case.kernel.shape[0] + MARGIN
     options = dict(ENGINES[engine])
     if smoke and options:
@@ -165,7 +171,7 @@ def run_case(
         "kernel_ncc": levin.kernel_ncc(psf, case.psf),
         "seconds": seconds,
         "iterations": sweeps,
-    }
+    }, psf
 
 
 def _run_all_engines(
@@ -174,6 +180,7 @@ def _run_all_engines(
     smoke: bool,
     threads: int | None,
     refine_start: bool = False,
+    save_psfs: str = "",
 ) -> tuple[dict, list[dict]]:
     """The reference and every engine on one case (one worker process)."""
     if threads is not None:
@@ -184,7 +191,9 @@ def _run_all_engines(
     start = search(case, refine_start) if searched else None
     rows = []
     for engine in engines:
-        row = run_case(case, engine, ref.mean, smoke, start)
+        row, psf = run_case(case, engine, ref.mean, smoke, start)
+        if save_psfs:
+            np.save(Path(save_psfs) / f"{case.name}_{engine}.npy", psf)
         row["psnr_reference"] = ref_score["psnr"]
         rows.append(row)
         print(
@@ -204,7 +213,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
     cases = _cases(args.cases, args.smoke)
     rows, references = [], {}
-    jobs = [(case, engines, args.smoke, args.threads, args.refine_start) for case in cases]
+    if args.save_psfs:
+        Path(args.save_psfs).mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (case, engines, args.smoke, args.threads, args.refine_start, args.save_psfs)
+        for case in cases
+    ]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             outcomes = list(pool.map(_run_all_engines, *zip(*jobs, strict=True)))
