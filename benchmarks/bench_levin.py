@@ -25,7 +25,10 @@ and ``vadam`` (fit_vadam on all sites, 3000 steps).
 
 Run ``python benchmarks/bench_levin.py [--smoke] [--threads N] [--jobs N]
 [--engines ivb-full,ivb-diag] [--cases 1-1,2-4] [--save-psfs DIR]``; ``--jobs 2 --threads 1``
-runs two cases at a time on a 2-core machine.
+runs two cases at a time on a 2-core machine. An engine name followed by ``@S`` (e.g.
+``ivb-full@0.04``) runs that engine with ``priors.sparse(scale=S)`` for its blind stage
+instead of the default ``"sparse"`` (scale ``BLIND_SPARSE_SCALE``); the shared start is
+searched once, as for every engine.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import levin  # noqa: E402
 from _common import markdown_table, parse_args, write_results  # noqa: E402
 
 from bayesdeconv import deconvolve, priors  # noqa: E402
+from bayesdeconv.api import image_prior  # noqa: E402
 from bayesdeconv.infer.blind import search_start  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
@@ -64,6 +68,7 @@ ENGINES = {
     "vadam": {"method": "vadam"},
 }
 MARGIN = 4
+SCALE_MARK = "@"  # "ivb-full@0.04": the engine with the sparse prior at gradient scale 0.04
 BLIND_PRIOR = "sparse"  # the natural-image preset; "piecewise" gave worse kernels here
 TARGET_PSNR, TARGET_SUCCESS, TARGET_SECONDS = 33.0, 0.9, 120.0
 
@@ -94,6 +99,20 @@ def _options(parser) -> None:
     )
 
 
+def _split_engine(engine: str) -> tuple[str, float | None]:
+    """``"ivb-full@0.04"`` -> ``("ivb-full", 0.04)``; no mark -> the default blind prior."""
+    name, mark, scale = engine.partition(SCALE_MARK)
+    if not mark:
+        return name, None
+    try:
+        value = float(scale)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise SystemExit(f"engine {engine!r}: the gradient scale after @ must be positive")
+    return name, value
+
+
 def _cases(spec: str, smoke: bool) -> list[levin.LevinCase]:
     if smoke:
         case = levin.load_case(1, 5)
@@ -120,7 +139,7 @@ def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, flo
         ConvolutionOperator(
             np.full((size, size), 1.0 / size**2), case.blurred.shape, boundary="valid"
         ),
-        prior=getattr(priors, BLIND_PRIOR)(),  # the preset the engines get by name
+        prior=image_prior(BLIND_PRIOR, blind=True),  # what the engines get by name
         noise=GaussianNoise(),
         psf_prior=PSFPrior((size, size)),
     )
@@ -139,7 +158,9 @@ def run_case(
     """One engine on one case: its scores and its PSF. Engines that start from the search get
     ``start`` (the kernel and the seconds it took, which are added to the engine's time)."""
     size = case.kernel.shape[0] + MARGIN
-    options = dict(ENGINES[engine])
+    name, scale = _split_engine(engine)
+    options = dict(ENGINES[name])
+    prior = BLIND_PRIOR if scale is None else priors.sparse(scale=scale)
     if smoke and options:
         options["steps"] = 3 if options["method"] == "ivb" else 50
     if engine == "vadam" and not smoke:
@@ -154,7 +175,7 @@ def run_case(
             psf, blind_psnr, sweeps = start[0], float("nan"), 0
         else:
             blind = deconvolve(
-                case.blurred, psf_size=size, prior=BLIND_PRIOR, progress=False, seed=0, **options
+                case.blurred, psf_size=size, prior=prior, progress=False, seed=0, **options
             )
             psf, sweeps = blind.psf, blind.n_iter
             blind_psnr = levin.score(blind.mean, case.sharp)["psnr"]
@@ -187,7 +208,7 @@ def _run_all_engines(
         torch.set_num_threads(threads)
     ref = deconvolve(case.blurred, case.psf, prior="sparse", progress=False)
     ref_score = levin.score(ref.mean, case.sharp)
-    searched = any(ENGINES[e].get("psf_init") is None for e in engines)
+    searched = any(ENGINES[_split_engine(e)[0]].get("psf_init") is None for e in engines)
     start = search(case, refine_start) if searched else None
     rows = []
     for engine in engines:
@@ -208,7 +229,7 @@ def _run_all_engines(
 def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
     engines = [e for e in args.engines.split(",") if e]
-    unknown = set(engines) - set(ENGINES)
+    unknown = {_split_engine(e)[0] for e in engines} - set(ENGINES)
     if unknown:
         raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
     cases = _cases(args.cases, args.smoke)
