@@ -54,7 +54,7 @@ from bayesdeconv.infer.blind import search_start  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
 from bayesdeconv.physics.convolution import ConvolutionOperator  # noqa: E402
-from bayesdeconv.priors import PSFPrior  # noqa: E402
+from bayesdeconv.priors import BLIND_SPARSE_SCALE, PSFPrior  # noqa: E402
 
 NAME = "bench_levin"
 ENGINES = {
@@ -163,7 +163,7 @@ def run_case(
     prior = BLIND_PRIOR if scale is None else priors.sparse(scale=scale)
     if smoke and options:
         options["steps"] = 3 if options["method"] == "ivb" else 50
-    if engine == "vadam" and not smoke:
+    if name == "vadam" and not smoke:
         options["steps"] = 3000
     searched = "psf_init" not in options
     if searched:
@@ -171,7 +171,7 @@ def run_case(
     begin = time.perf_counter()
     with warnings.catch_warnings():  # estimated PSFs are often off-centre; scoring aligns
         warnings.simplefilter("ignore", UserWarning)
-        if engine == "l0-search":
+        if name == "l0-search":
             psf, blind_psnr, sweeps = start[0], float("nan"), 0
         else:
             blind = deconvolve(
@@ -285,7 +285,8 @@ def main(argv=None) -> int:
         ],
     )
     body = f"""
-Blind PSF estimation (prior "{BLIND_PRIOR}", PSF support = true size + {MARGIN}, valid boundary,
+Blind PSF estimation (prior "{BLIND_PRIOR}", gradient scale {BLIND_SPARSE_SCALE} unless the engine
+says @scale, PSF support = true size + {MARGIN}, valid boundary,
 started from the L0-gradient kernel search{" with its winner refined" if args.refine_start else ""}
 unless the engine says otherwise), then non-blind
 sparse-gradient IVB with the estimate. Reference: the same

@@ -42,7 +42,10 @@ changes of its settings move the kernel it finds. So it runs once per entry of
 ``SEARCH_SETTINGS``, each candidate :math:`\\hat k_c` is scored by the ELBO of the same model
 with the PSF fixed at :math:`\\hat k_c` (a lower bound on :math:`\\log p(y \\mid \\hat k_c)`,
 the marginal-likelihood criterion of [1]_, from a non-blind fit), and the best one starts
-the sweeps. ``psf_init="pyramid"`` runs the
+the sweeps. Its image prior is the model's; ``deconvolve`` gives blind runs the ``sparse``
+prior with the broader gradient scale ``BLIND_SPARSE_SCALE`` (0.02 instead of 0.01), which
+shrinks weak gradients less (Levin success 72 % -> 94 %, README).
+``psf_init="pyramid"`` runs the
 variational sweeps themselves coarse to fine: the image and mask are downsampled
 (anti-aliased) by factors of :math:`\\sqrt2` until the PSF support is 3 pixels; the PSF found
 at each level is magnified by the image's factor, re-centred on its centroid and starts the
@@ -659,8 +662,9 @@ def search_start(
     refine : bool
         Refine the winner (``search_kernel(start=...)``). Off by default: on Levin 2009 the
         refined start gives much better kernels by itself (success 50 % -> 66 %), but blind
-        IVB from it ends no better (success 72 % both, geometric mean error ratio 2.28 against
-        2.25) and each case takes 21 s longer (README).
+        IVB from it ended no better (success 72 % both, geometric mean error ratio 2.28
+        against 2.25, with the blind gradient scale 0.01 of that run) and each case took
+        21 s longer (README, benchmark (f‴)).
     progress : bool
         Progress bars of the searches on stderr.
 

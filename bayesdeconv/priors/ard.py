@@ -148,11 +148,11 @@ SPARSE_SCALE = 0.01
 """Gradient scale of the :func:`sparse` preset with a known PSF ([0, 1] intensities)."""
 BLIND_SPARSE_SCALE = 0.02
 """Gradient scale of the :func:`sparse` preset in blind deconvolution (``deconvolve`` with
-``psf=None``). Chosen on Levin 2009 images 1 and 2 (scales 0.005-0.04 tried, blind IVB
-from the searched kernel): 0.02 raised success there from 94 % to 100 % (geometric mean
-error ratio 1.88 -> 1.54), and on the held-out images 3 and 4 from 50 % to 81 %
-(2.68 -> 2.37). A broader scale spares the weak gradients, which carry much of the
-information about the kernel; README, Levin benchmark."""
+``psf=None``). A broader scale shrinks weak gradients less, and those tell a kernel's thin
+tails apart (our reading of the Levin results, not verified). Chosen on Levin 2009 images
+1 and 2 (scales 0.005-0.08, blind IVB from searched kernels) and checked on the held-out
+images 3 and 4; on all 32 cases blind IVB succeeds on 94 % of them instead of 72 % with
+0.01 (README, Levin benchmarks (f), (f⁰), (k))."""
 
 
 def sparse(scale: float = SPARSE_SCALE, **overrides) -> GradientARDPrior:
@@ -160,7 +160,8 @@ def sparse(scale: float = SPARSE_SCALE, **overrides) -> GradientARDPrior:
     ``scale`` on a [0, 1] intensity scale (:math:`a = 0.5`, :math:`b = a\\,\\mathrm{scale}^2`;
     :math:`b = 5\\cdot10^{-5}` for the default 0.01), a heavy-tailed fit to the gradient
     statistics of natural images. Blind deconvolution uses ``BLIND_SPARSE_SCALE`` (0.02)."""
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    number = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+    if not (number and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     shape = overrides.pop("shape", 0.5)
     rate = overrides.pop("rate", shape * scale**2)

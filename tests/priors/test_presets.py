@@ -21,7 +21,7 @@ def test_sparse_scale_sets_the_student_t_scale():
     assert sparse(shape=2.0, scale=0.01).scale == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize("scale", [0.0, -0.01, math.nan, math.inf, "0.02"])
+@pytest.mark.parametrize("scale", [0.0, -0.01, math.nan, math.inf, "0.02", True])
 def test_sparse_rejects_bad_scales(scale):
     with pytest.raises(ValueError, match="scale must be a positive number"):
         sparse(scale=scale)
