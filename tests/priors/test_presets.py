@@ -43,32 +43,31 @@ class _Stop(Exception):
     pass
 
 
+@pytest.fixture
+def seen(monkeypatch) -> dict:
+    """Stops ``deconvolve`` at the IVB fit and records the model's image prior."""
+    record = {}
+
+    def capture(model, *args, **kwargs):
+        record["prior"] = model.prior
+        raise _Stop
+
+    monkeypatch.setattr(api, "fit_sparse_ivb", capture)
+    return record
+
+
 @pytest.mark.parametrize(
     ("prior", "expected"),
     [(None, BLIND_SPARSE_SCALE), ("sparse", BLIND_SPARSE_SCALE), (sparse(), SPARSE_SCALE)],
     ids=["default", "by-name", "object"],
 )
-def test_blind_deconvolve_uses_the_blind_scale(monkeypatch, rng, prior, expected):
-    seen = {}
-
-    def capture(model, *args, **kwargs):
-        seen["prior"] = model.prior
-        raise _Stop
-
-    monkeypatch.setattr(api, "fit_sparse_ivb", capture)
+def test_blind_deconvolve_uses_the_blind_scale(seen, rng, prior, expected):
     with pytest.raises(_Stop):
         api.deconvolve(rng.random((32, 32)), psf_size=5, prior=prior, progress=False)
     assert seen["prior"].scale == pytest.approx(expected)
 
 
-def test_known_psf_sparse_keeps_the_default_scale(monkeypatch, rng):
-    seen = {}
-
-    def capture(model, *args, **kwargs):
-        seen["prior"] = model.prior
-        raise _Stop
-
-    monkeypatch.setattr(api, "fit_sparse_ivb", capture)
+def test_known_psf_sparse_keeps_the_default_scale(seen, rng):
     with pytest.raises(_Stop):
         api.deconvolve(rng.random((32, 32)), np.ones((3, 3)) / 9, prior="sparse", progress=False)
     assert seen["prior"].scale == pytest.approx(SPARSE_SCALE)
