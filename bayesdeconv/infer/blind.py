@@ -662,9 +662,9 @@ def search_start(
     refine : bool
         Refine the winner (``search_kernel(start=...)``). Off by default: on Levin 2009 the
         refined start gives much better kernels by itself (success 50 % -> 66 %), but blind
-        IVB from it ended no better (success 72 % both, geometric mean error ratio 2.28
-        against 2.25, with the blind gradient scale 0.01 of that run) and each case took
-        21 s longer (README, benchmark (f‴)).
+        IVB from it ended no better with the blind gradient scale 0.01 (success 72 % both,
+        geometric mean error ratio 2.28 against 2.25) and worse with 0.02 (88 % against
+        94 %, 1.95 against 1.89), 5-21 s longer per case (README, benchmarks (f‴), (l)).
     progress : bool
         Progress bars of the searches on stderr.
 
