@@ -161,6 +161,7 @@ def deconvolve(
     psf_update: str = "closed-form",
     psf_init: str | np.ndarray = "search",
     mask=None,
+    normalise_psf: bool = False,
     steps: int | None = None,
     seed: int | None = None,
     device: str | torch.device | None = None,
@@ -223,6 +224,9 @@ def deconvolve(
         ``"gibbs"``); an array of shape ``psf_size`` starts there.
     mask : array_like of bool, optional
         ``True`` where a pixel is observed.
+    normalise_psf : bool
+        Divide ``psf`` by its sum first (measured microscope PSFs are never normalised);
+        otherwise a PSF whose sum differs from 1 by more than 0.1 % is an error.
     steps : int, optional
         Iteration limit (IVB sweeps or SVI steps; kept draws for Gibbs); engine default when
         ``None``.
@@ -301,7 +305,12 @@ def deconvolve(
             raise ValueError("psf_update is only used for blind deconvolution (psf=None)")
         if not (isinstance(psf_init, str) and psf_init == "search"):
             raise ValueError("psf_init is only used for blind deconvolution (psf=None)")
-        psf_array = check_psf(psf, image_shape=observed.shape)
+        psf_array = check_psf(
+            psf,
+            image_shape=observed.shape,
+            normalise=normalise_psf,
+            normalise_option="normalise_psf=True",
+        )
     prior_obj, noise_obj = image_prior(prior, blind=blind), _make_noise(noise)
     sparse_gradients = isinstance(prior_obj, GradientARDPrior)
     if blind and not sparse_gradients:

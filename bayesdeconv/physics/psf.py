@@ -732,6 +732,7 @@ def check_psf(
     name: str = "psf",
     normalise: bool = False,
     rtol: float = 1e-3,
+    normalise_option: str = "normalise=True",
 ) -> np.ndarray:
     r"""Validate a user-supplied PSF and return it as a float64 array.
 
@@ -751,6 +752,9 @@ def check_psf(
         differing from one by more than ``rtol`` is an error.
     rtol : float, default 1e-3
         Tolerance on :math:`|\sum k - 1|`.
+    normalise_option : str, default "normalise=True"
+        How the caller spells the normalising switch, named in the error for an unnormalised
+        PSF (``deconvolve`` passes ``"normalise_psf=True"``).
 
     Returns
     -------
@@ -817,8 +821,8 @@ def check_psf(
         out /= total
     elif abs(total - 1.0) > rtol:
         raise ValueError(
-            f"{name} is not normalised (sum={total:.6g}); pass normalise=True or divide it "
-            "by its sum"
+            f"{name} is not normalised (sum={total:.6g}); pass {normalise_option} or divide "
+            "it by its sum"
         )
     if image_shape is not None:
         img = tuple(int(s) for s in image_shape)
