@@ -5,32 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bayesdeconv.infer.blind import (
-    PSF_COVARIANCES,
-    PSF_INITS,
-    PSF_UPDATES,
-    fit_sparse_ivb,
-    search_start,
-)
-from bayesdeconv.infer.gibbs import gibbs_sparse
-from bayesdeconv.infer.ivb import fit_ivb
+from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES
+from bayesdeconv.infer.engines import AUTO_ORDER, FitOptions
 from bayesdeconv.infer.result import Result
-from bayesdeconv.infer.svi import fit_svi
-from bayesdeconv.infer.vadam import fit_vadam
-from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
-from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
 from bayesdeconv.physics.psf import check_psf
-from bayesdeconv.priors import (
-    BLIND_SPARSE_SCALE,
-    GradientARDPrior,
-    PSFPrior,
-    SmoothPrior,
-    check_psf_size,
-)
-from bayesdeconv.priors import piecewise as piecewise_prior
-from bayesdeconv.priors import sparse as sparse_prior
+from bayesdeconv.priors.base import CirculantGaussianPrior
+from bayesdeconv.psf_priors import check_psf_size
+from bayesdeconv.registry import ENGINES, IMAGE_PRIORS, LIKELIHOODS, PSF_PRIORS
 
 __all__ = [
     "METHODS",
@@ -40,14 +23,12 @@ __all__ = [
     "image_prior",
     "prepare_image",
     "prepare_mask",
+    "select_engine",
 ]
 
-PRIORS = ("smooth", "piecewise", "sparse")
-NOISES = ("gaussian", "poisson")
-METHODS = ("ivb", "svi", "map", "vadam", "gibbs")
-_PLANNED_PRIORS = ("extreme-channel", "dip", "vae")
-_BLIND_METHODS = ("ivb", "svi", "vadam", "gibbs")
-_PLANNED_NOISES = ("poisson-gaussian",)
+PRIORS = IMAGE_PRIORS.names
+NOISES = LIKELIHOODS.names
+METHODS = ENGINES.names
 
 
 def _to_numpy(value, name: str) -> np.ndarray:
@@ -102,39 +83,31 @@ def prepare_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def image_prior(prior, *, blind: bool = False):
-    """The image prior named ``prior`` (one of ``PRIORS``); prior objects pass through.
+    """The image prior named ``prior`` (see :data:`bayesdeconv.registry.IMAGE_PRIORS`); prior
+    objects pass through.
 
     ``"sparse"`` is :func:`~bayesdeconv.priors.sparse` with its gradient scale 0.01 for a
     known PSF and ``BLIND_SPARSE_SCALE`` (0.02) when ``blind``, the scale chosen for blind
     kernel estimation (:data:`~bayesdeconv.priors.ard.BLIND_SPARSE_SCALE`).
     """
-    if not isinstance(prior, str):
-        return prior
-    if prior == "smooth":
-        return SmoothPrior()
-    if prior == "piecewise":
-        return piecewise_prior()
-    if prior == "sparse":
-        return sparse_prior(scale=BLIND_SPARSE_SCALE) if blind else sparse_prior()
-    if prior in _PLANNED_PRIORS:
-        raise NotImplementedError(
-            f"prior {prior!r} is planned but not implemented yet; available: {PRIORS}"
-        )
-    raise ValueError(f"unknown prior {prior!r}; choose one of {PRIORS}")
+    return IMAGE_PRIORS.resolve(prior, blind=blind)
 
 
-def _make_noise(noise):
-    if not isinstance(noise, str):
-        return noise
-    if noise == "gaussian":
-        return GaussianNoise()
-    if noise == "poisson":
-        return PoissonNoise()
-    if noise in _PLANNED_NOISES:
-        raise NotImplementedError(
-            f"noise model {noise!r} is planned but not implemented yet; available: {NOISES}"
-        )
-    raise ValueError(f"unknown noise model {noise!r}; choose one of {NOISES}")
+def select_engine(model: DeconvolutionModel, method: str | None = None):
+    """The engine that fits ``model``: ``method`` if it supports the model (else a
+    ``ValueError`` saying why), or with ``method=None`` the first of
+    :data:`~bayesdeconv.infer.engines.AUTO_ORDER` that does."""
+    if method is not None:
+        engine = ENGINES.build(method)
+        reason = engine.supports(model)
+        if reason is not None:
+            raise ValueError(f"method={method!r} cannot fit this model: {reason}")
+        return engine
+    for name in AUTO_ORDER:
+        engine = ENGINES.build(name)
+        if engine.supports(model) is None:
+            return engine
+    raise ValueError("no engine supports this model")  # SVI supports every model
 
 
 def _resolve_device(device) -> torch.device:
@@ -153,7 +126,7 @@ def deconvolve(
     *,
     prior=None,
     noise="gaussian",
-    method: str = "ivb",
+    method: str | None = None,
     guide: str | None = None,
     boundary: str = "valid",
     psf_size: int | tuple[int, int] | None = None,
@@ -258,10 +231,8 @@ def deconvolve(
     """
     if boundary not in BOUNDARIES:
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if guide is not None and method != "svi":
-        raise ValueError(f"guide applies to method='svi' only, not method={method!r}")
+    if method is not None:
+        ENGINES.check(method)
     if steps is not None and (int(steps) != steps or steps < 1):
         raise ValueError(f"steps must be a positive integer, got {steps}")
     device = _resolve_device(device)
@@ -278,20 +249,14 @@ def deconvolve(
             raise ValueError("blind deconvolution (psf=None) needs psf_size, the PSF support")
         if observed.ndim != 2:
             raise ValueError(f"blind deconvolution supports 2-D images, got {observed.ndim}-D")
-        if method not in _BLIND_METHODS:
-            raise ValueError(f"blind deconvolution supports methods {_BLIND_METHODS}")
         if psf_covariance not in PSF_COVARIANCES:
             raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}")
         if psf_update not in PSF_UPDATES:
             raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
-        if psf_update != "closed-form" and method not in ("ivb", "gibbs"):
-            raise ValueError("psf_update applies to blind method='ivb' or 'gibbs' only")
         size = check_psf_size(psf_size, observed.shape)
         if isinstance(psf_init, str):
             if psf_init not in PSF_INITS:
                 raise ValueError(f"psf_init must be one of {PSF_INITS} or an array")
-            if psf_init == "pyramid" and method not in ("ivb", "gibbs"):
-                raise ValueError("psf_init='pyramid' is IVB's coarse-to-fine; use method='ivb'")
         else:
             psf_init = check_psf(psf_init, image_shape=observed.shape, name="psf_init")
             if psf_init.shape != size:
@@ -303,6 +268,8 @@ def deconvolve(
             raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
         if psf_update != "closed-form":
             raise ValueError("psf_update is only used for blind deconvolution (psf=None)")
+        if psf_covariance != "full":
+            raise ValueError("psf_covariance is only used for blind deconvolution (psf=None)")
         if not (isinstance(psf_init, str) and psf_init == "search"):
             raise ValueError("psf_init is only used for blind deconvolution (psf=None)")
         psf_array = check_psf(
@@ -311,71 +278,69 @@ def deconvolve(
             normalise=normalise_psf,
             normalise_option="normalise_psf=True",
         )
-    prior_obj, noise_obj = image_prior(prior, blind=blind), _make_noise(noise)
-    sparse_gradients = isinstance(prior_obj, GradientARDPrior)
-    if blind and not sparse_gradients:
+    prior_obj = image_prior(prior, blind=blind)
+    noise_obj = LIKELIHOODS.resolve(noise)
+    if blind and isinstance(prior_obj, CirculantGaussianPrior):
         raise ValueError(
-            "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse'"
+            "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse' "
+            "(a Gaussian image prior favours the no-blur kernel)"
         )
-    if method == "gibbs" and not sparse_gradients:
-        raise ValueError(
-            "method='gibbs' samples the sparse-gradient models: prior='piecewise' or 'sparse'"
-        )
-    if method in ("ivb", "gibbs") and not getattr(noise_obj, "conjugate", False):
-        raise ValueError(
-            f"method={method!r} needs Gaussian noise; use method='svi' (or 'vadam') for "
-            f"{type(noise_obj).__name__}"
-        )
-    if isinstance(noise_obj, PoissonNoise) and np.any(observed < 0):
-        raise ValueError(
-            "Poisson noise needs non-negative counts, but the image has negative values; "
-            "subtract less background or use noise='gaussian'"
-        )
-
-    dtype = torch.float64 if method in ("ivb", "gibbs") else torch.float32
-    operator = ConvolutionOperator(
-        psf_array, observed.shape, boundary=boundary, dtype=dtype, device=device
-    )
-    model = DeconvolutionModel(
-        operator,
-        prior=prior_obj,
-        noise=noise_obj,
-        mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
-        psf_prior=PSFPrior(size) if blind else None,
-    )
-    y = torch.as_tensor(observed, dtype=dtype, device=device)
-    if method in ("ivb", "gibbs") and (blind or sparse_gradients):
-        options = {} if steps is None or method == "gibbs" else {"max_iter": int(steps)}
-        fit = fit_sparse_ivb(
-            model,
-            y,
-            psf_covariance=psf_covariance,
-            psf_update=psf_update,
-            psf_init=psf_init,
-            seed=seed,
-            progress=progress,
-            **options,
-        )
-        if method == "ivb":
-            return fit
-        options = {} if steps is None else {"num_samples": int(steps)}
-        return gibbs_sparse(model, y, init=fit, seed=seed, progress=progress, **options)
-    if method == "ivb":
-        options = {} if steps is None else {"max_iter": int(steps)}
-        return fit_ivb(model, y, progress=progress, **options)
-    options = {} if steps is None else {"steps": int(steps)}
-    if blind:
-        start = psf_init
-        if isinstance(start, str):  # "search": the only string left for SVI and Vadam
-            start, _ = search_start(model, y, progress=progress)
-        options["init"] = {sites.PSF: start}
-    if method == "vadam":
-        return fit_vadam(model, y, seed=seed, progress=progress, **options)
-    return fit_svi(
-        model,
-        y,
-        guide="map" if method == "map" else (guide or "mean-field"),
+    options = FitOptions(
+        steps=None if steps is None else int(steps),
         seed=seed,
         progress=progress,
-        **options,
+        guide=guide,
+        psf_covariance=psf_covariance,
+        psf_update=psf_update,
+        psf_init=psf_init,
     )
+
+    def build(dtype: torch.dtype) -> DeconvolutionModel:
+        operator = ConvolutionOperator(
+            psf_array, observed.shape, boundary=boundary, dtype=dtype, device=device
+        )
+        return DeconvolutionModel(
+            operator,
+            prior=prior_obj,
+            noise=noise_obj,
+            mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
+            psf_prior=PSF_PRIORS.build("ard", size=size) if blind else None,
+        )
+
+    model = build(torch.float64)
+    if method is None and guide is not None:
+        method = "svi"  # a guide names an SVI fit
+    engine = select_engine(model, method)
+    _check_options(engine, options)
+    noise_obj.check_observed(observed)
+    if engine.dtype != model.dtype:
+        model = build(engine.dtype)
+    y = torch.as_tensor(observed, dtype=model.dtype, device=device)
+    return engine.fit(model, y, options)
+
+
+def _check_options(engine, options: FitOptions) -> None:
+    """Refuse options the chosen engine would ignore (defaults pass)."""
+    default = FitOptions()
+    labels = {
+        "guide": "guide",
+        "psf_update": "psf_update",
+        "psf_covariance": "psf_covariance",
+        "psf_init": "psf_init",
+    }
+    for field, label in labels.items():
+        value = getattr(options, field)
+        if field in engine.options or isinstance(value, np.ndarray):
+            continue
+        if value != getattr(default, field):
+            takers = [name for name in ENGINES.names if field in ENGINES.build(name).options]
+            allowed = " or ".join(repr(name) for name in takers)
+            raise ValueError(
+                f"{label} applies to method={allowed} only, not method={engine.name!r}"
+            )
+    if isinstance(options.psf_init, str) and options.psf_init == "pyramid":
+        if "pyramid" not in engine.options:
+            raise ValueError(
+                f"psf_init='pyramid' is IVB's coarse-to-fine; it does not apply to "
+                f"method={engine.name!r} (use method='ivb')"
+            )

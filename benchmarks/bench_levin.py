@@ -54,7 +54,8 @@ from bayesdeconv.infer.blind import search_start  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
 from bayesdeconv.physics.convolution import ConvolutionOperator  # noqa: E402
-from bayesdeconv.priors import BLIND_SPARSE_SCALE, PSFPrior  # noqa: E402
+from bayesdeconv.priors import BLIND_SPARSE_SCALE  # noqa: E402
+from bayesdeconv.psf_priors import ARDPSFPrior  # noqa: E402
 
 NAME = "bench_levin"
 ENGINES = {
@@ -141,7 +142,7 @@ def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, flo
         ),
         prior=image_prior(BLIND_PRIOR, blind=True),  # what the engines get by name
         noise=GaussianNoise(),
-        psf_prior=PSFPrior((size, size)),
+        psf_prior=ARDPSFPrior((size, size)),
     )
     start = time.perf_counter()
     kernel, _ = search_start(model, case.blurred, refine=refine)

@@ -40,7 +40,8 @@ from bayesdeconv.infer.blind import fit_sparse_ivb  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
 from bayesdeconv.physics.convolution import ConvolutionOperator  # noqa: E402
-from bayesdeconv.priors import PSFPrior, piecewise  # noqa: E402
+from bayesdeconv.priors import piecewise  # noqa: E402
+from bayesdeconv.psf_priors import ARDPSFPrior  # noqa: E402
 
 NAME = "diagnose_levin"
 MARGIN = 4
@@ -60,7 +61,7 @@ def _blind_model(shape: tuple[int, int], size: int) -> DeconvolutionModel:
         ConvolutionOperator(start, shape, boundary="valid"),
         prior=piecewise(),
         noise=GaussianNoise(),
-        psf_prior=PSFPrior((size, size)),
+        psf_prior=ARDPSFPrior((size, size)),
     )
 
 

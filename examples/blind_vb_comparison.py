@@ -32,7 +32,8 @@ from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
 from bayesdeconv.physics.psf import motion_psf
-from bayesdeconv.priors import PSFPrior, piecewise
+from bayesdeconv.priors import piecewise
+from bayesdeconv.psf_priors import ARDPSFPrior
 
 SIZE, PSF_SIZE, NOISE = 64, 9, 0.01
 VARIANTS = {
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
             ConvolutionOperator(start, (SIZE, SIZE), boundary="valid"),
             prior=piecewise(),
             noise=GaussianNoise(),
-            psf_prior=PSFPrior((PSF_SIZE, PSF_SIZE)),
+            psf_prior=ARDPSFPrior((PSF_SIZE, PSF_SIZE)),
         )
         trace: list[float] = []
 

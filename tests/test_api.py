@@ -73,10 +73,10 @@ def test_svi_methods(blurred, method):
         ({"prior": "tv"}, ValueError, "unknown prior"),
         ({"noise": "laplace"}, ValueError, "unknown noise"),
         ({"boundary": "reflect"}, ValueError, "boundary"),
-        ({"guide": "mean-field"}, ValueError, "guide"),
+        ({"guide": "mean-field", "method": "ivb"}, ValueError, "guide"),
         ({"psf_size": 9}, ValueError, "psf_size"),
         ({"steps": 0}, ValueError, "steps"),
-        ({"noise": "poisson"}, ValueError, "svi"),
+        ({"noise": "poisson", "method": "ivb"}, ValueError, "svi"),
         ({"method": "svi", "guide": "fourier"}, NotImplementedError, "fourier"),
     ],
 )
@@ -124,3 +124,14 @@ def test_bad_images_and_psfs(blurred, rng):
         deconvolve(y.astype(complex), psf, progress=False)
     with pytest.raises(ValueError, match=r"psf is 3-D .* but the image is 2-D"):
         deconvolve(y, np.ones((3, 3, 3)) / 27, progress=False)
+
+
+def test_method_left_unset_picks_an_engine_that_supports_the_model(rng):
+    """Poisson noise has no closed-form engine: with ``method`` unset SVI is chosen."""
+    psf = gaussian_psf(5, 1.0)
+    counts = rng.poisson(20.0, size=(24, 24)).astype(float)
+    result = deconvolve(counts, psf, noise="poisson", steps=20, seed=0, progress=False)
+    assert result.method == "svi"
+    assert deconvolve(counts, psf, steps=3, progress=False).method == "ivb"
+    with pytest.raises(ValueError, match="method='gibbs' cannot fit this model"):
+        deconvolve(counts, psf, method="gibbs", progress=False)

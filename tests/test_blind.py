@@ -18,14 +18,14 @@ from bayesdeconv.infer.blind import (
     _rescale_psf,
     _shifted_gram,
     fit_sparse_ivb,
-    project_simplex,
 )
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
 from bayesdeconv.physics.psf import motion_psf
-from bayesdeconv.priors import PSFPrior, piecewise, sparse
+from bayesdeconv.priors import piecewise, sparse
 from bayesdeconv.priors.ard import difference_diagonal, differences, differences_adjoint
+from bayesdeconv.psf_priors import ARDPSFPrior, project_simplex
 
 N, S, NOISE = 64, 9, 0.01
 
@@ -49,7 +49,7 @@ def blind_model(size=S, mask=None, prior=None) -> DeconvolutionModel:
         prior=prior or piecewise(),
         noise=GaussianNoise(),
         mask=mask,
-        psf_prior=PSFPrior((size, size)),
+        psf_prior=ARDPSFPrior((size, size)),
     )
 
 

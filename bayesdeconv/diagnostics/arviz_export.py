@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesdeconv import sites
 from bayesdeconv.io import atomic_write
-from bayesdeconv.models import sites
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz

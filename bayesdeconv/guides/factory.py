@@ -14,12 +14,18 @@ from pyro.infer.autoguide import (
 )
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_median, init_to_value
 
-from bayesdeconv.models import sites
+from bayesdeconv import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
-__all__ = ["GUIDES", "PLANNED_GUIDES", "latent_dimension", "make_guide"]
+__all__ = ["GUIDES", "GUIDE_SUMMARIES", "PLANNED_GUIDES", "latent_dimension", "make_guide"]
 
-GUIDES = ("mean-field", "map", "full", "full-psf")
+GUIDE_SUMMARIES = {
+    "mean-field": "independent Normals (AutoNormal)",
+    "map": "point estimates (AutoDelta)",
+    "full": "dense covariance over every latent value (small images)",
+    "full-psf": "blind: full-covariance PSF, mean-field rest",
+}
+GUIDES = tuple(GUIDE_SUMMARIES)
 """Guides available now: ``AutoNormal``, ``AutoDelta``, ``AutoMultivariateNormal``, and (blind
 models) a full-covariance PSF with a mean-field rest."""
 PLANNED_GUIDES = ("fourier", "structured", "low-rank")
@@ -29,9 +35,7 @@ PLANNED_GUIDES = ("fourier", "structured", "low-rank")
 def latent_dimension(model: DeconvolutionModel) -> int:
     """Number of unconstrained latent values: the latent image plus learned precisions."""
     n = math.prod(model.latent_shape)
-    n += int(getattr(model.prior, "learned", False))
-    n += int(getattr(model.noise, "learned", False))
-    return n
+    return n + sum(spec.learned for spec in model.hyperparameters().values())
 
 
 def make_guide(

@@ -7,9 +7,8 @@ import math
 import numpy as np
 import torch
 
-from bayesdeconv.models import sites
+from bayesdeconv import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
-from bayesdeconv.priors.hyper import GammaPrior
 
 __all__ = [
     "Convergence",
@@ -98,21 +97,9 @@ def initial_values(
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
     if model.blind:
-        size = model.psf_prior.size
-        psf = torch.zeros(size, dtype=model.dtype, device=model.device)
-        psf[tuple(s // 2 for s in size)] = 1.0
-        psf = psf + 0.1 / psf.numel()  # a delta with a floor, inside the simplex
-        values[sites.PSF] = psf / psf.sum()
-    spec = getattr(model.prior, "precision", None)
-    if isinstance(spec, GammaPrior):
-        n = math.prod(model.latent_shape)
-        quad = float(model.prior.quadratic(x0, model.ndim))
-        value = spec.init if spec.init is not None else n / max(quad, 1e-12)
-        values[sites.IMAGE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
-    spec = getattr(model.noise, "precision", None)
-    if isinstance(spec, GammaPrior):
-        value = spec.init if spec.init is not None else 1.0 / sigma**2
-        values[sites.NOISE_PRECISION] = torch.tensor(value, dtype=model.dtype, device=model.device)
+        values[sites.PSF] = model.psf_prior.initial_value(dtype=model.dtype, device=model.device)
+    values.update(model.prior.initial_values(x0))
+    values.update(model.noise.initial_values(sigma, dtype=model.dtype, device=model.device))
     for name, value in (init or {}).items():
         if name not in values:
             raise ValueError(f"init names unknown site {name!r}; latent sites: {sorted(values)}")
@@ -155,14 +142,11 @@ def fixed_precisions(model: DeconvolutionModel) -> dict:
     """Point values for the precisions the model holds fixed (no hyper-prior)."""
     from bayesdeconv.infer.result import PointValue
 
-    fixed = {}
-    for name, spec in (
-        (sites.IMAGE_PRECISION, getattr(model.prior, "precision", None)),
-        (sites.NOISE_PRECISION, getattr(model.noise, "precision", None)),
-    ):
-        if spec is not None and not isinstance(spec, GammaPrior):
-            fixed[name] = PointValue(float(spec))
-    return fixed
+    return {
+        name: PointValue(spec.value)
+        for name, spec in model.hyperparameters().items()
+        if not spec.learned
+    }
 
 
 def mean_field_drawer(frame_mean: np.ndarray, frame_std: np.ndarray, hyper: dict, chunk=16):

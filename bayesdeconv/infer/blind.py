@@ -77,6 +77,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from bayesdeconv import sites
 from bayesdeconv.infer._common import (
     as_observed,
     estimate_noise_std,
@@ -85,18 +86,15 @@ from bayesdeconv.infer._common import (
     to_numpy,
 )
 from bayesdeconv.infer.kernel_search import search_kernel
+from bayesdeconv.infer.linalg import jacobi_pcg
 from bayesdeconv.infer.result import PointValue, Result
 from bayesdeconv.infer.vadam_optimizer import Vadam
-from bayesdeconv.models import sites
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf
-from bayesdeconv.priors.ard import (
-    GradientARDPrior,
-    difference_diagonal,
-    differences,
-    differences_adjoint,
-)
-from bayesdeconv.priors.hyper import GammaPrior
+from bayesdeconv.priors.base import GaussianScaleMixturePrior
+from bayesdeconv.priors.hyper import start_value
+from bayesdeconv.psf_priors.base import ConjugateGaussianPSFPrior
 
 __all__ = [
     "PSF_COVARIANCES",
@@ -104,8 +102,8 @@ __all__ = [
     "PSF_UPDATES",
     "SEARCH_SETTINGS",
     "fit_sparse_ivb",
-    "project_simplex",
     "search_start",
+    "unsupported_reason",
 ]
 
 PSF_COVARIANCES = ("full", "diagonal")
@@ -114,77 +112,6 @@ PSF_UPDATES = ("closed-form", "elbo", "vadam")
 #: Settings of the kernel searches whose best kernel (by the non-blind ELBO) starts a blind fit.
 SEARCH_SETTINGS: tuple[dict, ...] = ({}, {"prune": 0.03, "iters": 8}, {"iters": 10})
 _LOG_2PI = math.log(2 * math.pi)
-
-
-def project_simplex(v: torch.Tensor) -> torch.Tensor:
-    """Euclidean projection onto :math:`\\{k : k \\ge 0, \\sum k = 1\\}` (any shape).
-
-    The sort-based algorithm: with :math:`u` sorted decreasingly and
-    :math:`\\rho = \\max\\{j : u_j > (\\sum_{i \\le j} u_i - 1)/j\\}`, the projection is
-    :math:`\\max(v - \\theta, 0)` with :math:`\\theta = (\\sum_{i \\le \\rho} u_i - 1)/\\rho`.
-
-    References
-    ----------
-    .. [1] J. Duchi, S. Shalev-Shwartz, Y. Singer, T. Chandra, "Efficient projections onto the
-       l1-ball for learning in high dimensions", ICML 2008.
-    """
-    flat = v.reshape(-1)
-    u = torch.sort(flat, descending=True).values
-    css = torch.cumsum(u, 0) - 1
-    index = torch.arange(1, flat.numel() + 1, dtype=v.dtype, device=v.device)
-    rho = int(torch.nonzero(u - css / index > 0)[-1]) + 1
-    theta = css[rho - 1] / rho
-    return (v - theta).clamp(min=0)
-
-
-def _simplex_qp(a: torch.Tensor, b: torch.Tensor, start: torch.Tensor, iters: int) -> torch.Tensor:
-    """Minimise :math:`\\tfrac12\\mu^\\top A\\mu - b^\\top\\mu` over the simplex (FISTA).
-
-    Returns the best iterate, never worse than the (feasible) start.
-    """
-
-    def objective(mu: torch.Tensor) -> float:
-        return float(0.5 * mu @ (a @ mu) - b @ mu)
-
-    lipschitz = float(torch.linalg.eigvalsh(a)[-1])
-    step = 1.0 / lipschitz
-    mu = project_simplex(start)
-    best, best_value = mu, objective(mu)
-    z, t = mu, 1.0
-    for i in range(iters):
-        new = project_simplex(z - step * (a @ z - b))
-        t_next = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
-        z = new + ((t - 1) / t_next) * (new - mu)
-        mu, t = new, t_next
-        if i % 10 == 9 or i == iters - 1:
-            value = objective(mu)
-            if value < best_value:
-                best, best_value = mu, value
-            else:  # adaptive restart (O'Donoghue & Candès 2015)
-                z, t = best, 1.0
-    return best
-
-
-def _pcg(apply, rhs, x0, diag, rtol: float, max_iter: int) -> tuple[torch.Tensor, int]:
-    """Jacobi-preconditioned conjugate gradients for an SPD operator, warm-started."""
-    x = x0.clone()
-    r = rhs - apply(x)
-    target = rtol * float(rhs.norm())
-    z = r / diag
-    p = z.clone()
-    rz = float((r * z).sum())
-    for i in range(max_iter):
-        if float(r.norm()) <= target:
-            return x, i
-        ap = apply(p)
-        alpha = rz / float((p * ap).sum())
-        x = x + alpha * p
-        r = r - alpha * ap
-        z = r / diag
-        rz_new = float((r * z).sum())
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x, max_iter
 
 
 def _correlate_window(a: torch.Tensor, b: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -348,7 +275,7 @@ class _Engine:
         prior_rates: tuple[float, ...] = (),
     ) -> None:
         self.model, self.level = model, level
-        self.prior: GradientARDPrior = model.prior
+        self.prior: GaussianScaleMixturePrior = model.prior
         self.ndim = model.ndim
         self.learn_psf = learn_psf
         self.psf_covariance, self.psf_update = psf_covariance, psf_update
@@ -373,8 +300,8 @@ class _Engine:
 
     # -- factor updates --------------------------------------------------------------------
     def update_image(self, state: _State) -> None:
-        op, lv = self.level.operator, self.level
-        gamma, eps = state.e_gamma, self.prior.epsilon
+        op, lv, prior = self.level.operator, self.level, self.prior
+        gamma, eps = state.e_gamma, prior.epsilon
         otf = self._otf(state.psf)
         psf_var = self._psf_diag(state)
         cov_diag = op.circulant_adjoint(lv.mask, self._otf(psf_var))
@@ -387,12 +314,12 @@ class _Engine:
             data = op.circulant_adjoint(blurred, otf) + cov_diag * v
             if cross_term is not None:
                 data = data + cross_term(v)
-            smooth = differences_adjoint(w * differences(v, self.ndim), self.ndim)
+            smooth = prior.features_adjoint(w * prior.features(v, self.ndim), self.ndim)
             return gamma * data + smooth + eps * v
 
-        diag = gamma * data_diag + difference_diagonal(w, self.ndim) + eps
+        diag = gamma * data_diag + prior.feature_diagonal(w, self.ndim) + eps
         rhs = gamma * op.circulant_adjoint(lv.y_latent, otf)
-        state.mean, state.cg_iterations = _pcg(
+        state.mean, state.cg_iterations = jacobi_pcg(
             apply, rhs, state.mean, diag, self.cg_rtol, self.cg_max_iter
         )
         state.variance = 1.0 / diag
@@ -425,11 +352,7 @@ class _Engine:
         return lambda v: weight * op.circulant(weight * v, otf)
 
     def _second_moments(self, state: _State) -> torch.Tensor:
-        d = differences(state.mean, self.ndim) ** 2
-        var = state.variance
-        for axis in range(self.ndim):
-            d[axis] += var + torch.roll(var, -1, dims=axis)
-        return d
+        return self.prior.second_moments(state.mean, state.variance, self.ndim)
 
     def update_precisions(self, state: _State) -> None:
         t = self.sweeps_done
@@ -454,7 +377,7 @@ class _Engine:
         b = gamma * cross
         start = state.psf.reshape(-1)
         if self.psf_update == "closed-form":
-            mu = _simplex_qp(a, b, start, self.qp_iter)
+            mu = self.psf_prior.minimise_quadratic(a, b, start, self.qp_iter)
             if self.psf_covariance == "full":
                 cov = torch.cholesky_inverse(torch.linalg.cholesky(a))
             else:
@@ -508,7 +431,7 @@ class _Engine:
             loss.backward()
             opt.step()
             with torch.no_grad():
-                mu.copy_(project_simplex(mu))
+                mu.copy_(self.psf_prior.project(mu))
         with torch.no_grad():
             if lower is None:
                 return mu.detach(), (2 * log_diag).exp().detach()
@@ -547,7 +470,7 @@ class _Engine:
             mu.requires_grad_(True)
             opt.step(closure)
             with torch.no_grad():
-                mu.copy_(project_simplex(mu))
+                mu.copy_(self.psf_prior.project(mu))
         return mu.detach().clone(), 1.0 / opt.precision(mu).detach()
 
     # -- ELBO ------------------------------------------------------------------------------
@@ -567,7 +490,7 @@ class _Engine:
         return float((resid**2).sum()) + float((spread * lv.mask).sum())
 
     def update_noise(self, state: _State, residual: float) -> None:
-        if isinstance(self.noise_spec, GammaPrior):
+        if self.noise_spec.learned:
             q = self.noise_spec.posterior(self.level.n_observed, residual)
             state.q_gamma, state.e_gamma, state.e_log_gamma = q, q.mean, q.mean_log
 
@@ -628,14 +551,35 @@ def _initial_psf(size: tuple[int, ...], dtype, device) -> torch.Tensor:
     return psf / psf.sum()
 
 
-def _start_psf(value, size: tuple[int, ...], dtype, device) -> torch.Tensor:
-    """A user's starting PSF: checked, then projected onto the simplex."""
+def _start_psf(value, psf_prior, dtype, device) -> torch.Tensor:
+    """A user's starting PSF: checked, then made feasible by the PSF prior's projection."""
+    size = tuple(psf_prior.size)
     psf = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype, device=device)
-    if tuple(psf.shape) != tuple(size):
+    if tuple(psf.shape) != size:
         raise ValueError(f"psf_init has shape {tuple(psf.shape)}; the PSF support is {size}")
     if not torch.isfinite(psf).all():
         raise ValueError("psf_init contains NaN or Inf values")
-    return project_simplex(psf)
+    return psf_prior.project(psf)
+
+
+def unsupported_reason(model: DeconvolutionModel) -> str | None:
+    """Why :func:`fit_sparse_ivb` cannot fit ``model``, or ``None`` when it can."""
+    if not isinstance(model.prior, GaussianScaleMixturePrior):
+        return (
+            "sparse IVB needs a Gaussian scale-mixture image prior (prior='piecewise' or "
+            f"'sparse'), got {type(model.prior).__name__}"
+        )
+    if not isinstance(model.noise, ConjugateGaussianLikelihood):
+        return (
+            f"IVB needs Gaussian noise, got {type(model.noise).__name__}; use method='svi' "
+            "for Poisson data"
+        )
+    if model.blind and not isinstance(model.psf_prior, ConjugateGaussianPSFPrior):
+        name = type(model.psf_prior).__name__
+        return f"blind IVB needs a conjugate Gaussian PSF prior, got {name}"
+    if model.blind and model.ndim != 2:
+        return "blind deconvolution supports 2-D images only"
+    return None
 
 
 def search_start(
@@ -682,9 +626,7 @@ def search_start(
     op, mask = model.operator, model.mask
     size = tuple(op.psf.shape)
     mask_np = None if mask is None else to_numpy(mask).astype(bool)
-    scorable = isinstance(model.prior, GradientARDPrior) and getattr(
-        model.noise, "conjugate", False
-    )
+    scorable = unsupported_reason(model) is None
     y_np = to_numpy(y)
     candidates = []
     for settings in SEARCH_SETTINGS if scorable else SEARCH_SETTINGS[:1]:
@@ -869,12 +811,9 @@ def fit_sparse_ivb(
         raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
     if psf_update == "vadam" and psf_covariance == "full":
         raise ValueError("Vadam gives a diagonal PSF covariance; use psf_covariance='diagonal'")
-    if not isinstance(model.prior, GradientARDPrior):
-        raise ValueError(
-            "fit_sparse_ivb needs a GradientARDPrior image prior (prior='piecewise' or 'sparse')"
-        )
-    if not getattr(model.noise, "conjugate", False):
-        raise ValueError("IVB needs Gaussian noise; use method='svi' for Poisson data")
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
     if max_iter < 1 or sweeps_per_scale < 0:
         raise ValueError("max_iter must be at least 1 and sweeps_per_scale non-negative")
     if not (anneal_start > 0 and 0 < anneal_factor < 1):
@@ -912,12 +851,12 @@ def fit_sparse_ivb(
         start, search_candidates = search_start(model, y, progress=progress)
         psf = torch.as_tensor(start, dtype=dtype, device=device)
     else:
-        psf = _start_psf(psf_init, size, dtype, device)
+        psf = _start_psf(psf_init, model.psf_prior, dtype, device)
     psf_start = to_numpy(psf) if blind else None
     search_seconds = time.perf_counter() - start_time
     sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
     spec = model.noise.precision
-    e_gamma0 = (spec.init or 1.0 / sigma**2) if isinstance(spec, GammaPrior) else float(spec)
+    e_gamma0 = start_value(spec, 1.0 / sigma**2)
     total = len(prior_rates) + max_iter + sweeps_per_scale * (len(schedule) - 1)
     bar = tqdm(total=total, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
     traces: list[list[float]] = []
@@ -949,7 +888,7 @@ def fit_sparse_ivb(
             psf_prior=(
                 None
                 if not blind
-                else type(model.psf_prior)(psf_size, model.psf_prior.shape, model.psf_prior.rate)
+                else model.psf_prior.resized(psf_size)
             ),
         )
         engine = _Engine(
@@ -969,7 +908,7 @@ def fit_sparse_ivb(
         )
         x0 = initial_image(level_model, torch.where(mask_l, y_l, 0) if mask_l is not None else y_l)
         n = psf.numel()
-        w_mean, w_rate = model.prior.expected_precision(differences(x0, model.ndim) ** 2)
+        w_mean, w_rate = model.prior.expected_precision(model.prior.features(x0, model.ndim) ** 2)
         init_cov = torch.full((n,), 1e-8, dtype=dtype, device=device)
         state = _State(
             mean=x0,

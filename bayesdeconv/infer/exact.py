@@ -12,10 +12,11 @@ from bayesdeconv.infer._common import as_observed
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.linear_gaussian import LinearGaussianSystem
 from bayesdeconv.infer.result import Result
-from bayesdeconv.likelihoods.gaussian import GaussianNoise
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import squared_modulus
-from bayesdeconv.priors.hyper import GammaPrior
+from bayesdeconv.priors.base import CirculantGaussianPrior
+from bayesdeconv.priors.hyper import FixedPrecision
 
 __all__ = ["ExactPosterior", "exact_posterior", "fit_exact"]
 
@@ -46,9 +47,20 @@ class ExactPosterior:
 def _value(spec, override, name: str) -> float:
     if override is not None:
         return float(override)
-    if isinstance(spec, GammaPrior):
+    if spec.learned:
         raise ValueError(f"{name} has a hyper-prior in the model; pass a value for it")
-    return float(spec)
+    return spec.value
+
+
+def unsupported_reason(model: DeconvolutionModel) -> str | None:
+    """Why the exact posterior does not apply to ``model``, or ``None`` when it does."""
+    if not model.operator.is_circulant or model.mask is not None or model.blind:
+        return "the exact posterior needs boundary='circular', no mask and a known PSF"
+    if not isinstance(model.noise, ConjugateGaussianLikelihood) or not isinstance(
+        model.prior, CirculantGaussianPrior
+    ):
+        return "the exact posterior needs Gaussian noise and a Gaussian image prior"
+    return None
 
 
 def exact_posterior(
@@ -82,10 +94,9 @@ def exact_posterior(
        F. Orieux, J.-F. Giovannelli, T. Rodet, "Bayesian estimation of regularization and point
        spread function parameters for Wiener–Hunt deconvolution", JOSA A 27(7), 2010.
     """
-    if not model.operator.is_circulant or model.mask is not None:
-        raise ValueError("the exact posterior needs boundary='circular' and no mask")
-    if not getattr(model.noise, "conjugate", False) or not hasattr(model.prior, "spectrum"):
-        raise ValueError("the exact posterior needs Gaussian noise and a Gaussian image prior")
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
     alpha = _value(model.prior.precision, image_precision, "image_precision")
     gamma = _value(model.noise.precision, noise_precision, "noise_precision")
     y = as_observed(model, observed)
@@ -126,11 +137,9 @@ def fit_exact(
     )
     alpha = _value(model.prior.precision, image_precision, "image_precision")
     gamma = _value(model.noise.precision, noise_precision, "noise_precision")
-    prior = copy.copy(model.prior)
-    prior.precision = alpha
-    fixed = DeconvolutionModel(
-        model.operator, prior=prior, noise=GaussianNoise(precision=gamma), mask=None
-    )
+    prior, noise = copy.copy(model.prior), copy.copy(model.noise)
+    prior.precision, noise.precision = FixedPrecision(alpha), FixedPrecision(gamma)
+    fixed = model.with_components(prior=prior, noise=noise)
     result = fit_ivb(fixed, observed, covariance="fourier", progress=False)
     result.method = "exact"
     result.info["log_evidence"] = exact.log_evidence

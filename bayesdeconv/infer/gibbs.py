@@ -42,19 +42,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bayesdeconv import sites
 from bayesdeconv.infer._common import as_observed, to_numpy
-from bayesdeconv.infer.blind import _pcg, fit_sparse_ivb
+from bayesdeconv.infer.blind import fit_sparse_ivb
+from bayesdeconv.infer.linalg import jacobi_pcg
 from bayesdeconv.infer.result import Result
-from bayesdeconv.models import sites
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
-from bayesdeconv.priors.ard import (
-    GradientARDPrior,
-    difference_diagonal,
-    differences,
-    differences_adjoint,
-)
-from bayesdeconv.priors.hyper import GammaPrior
+from bayesdeconv.priors.base import GaussianScaleMixturePrior
 
 __all__ = ["SamplePosterior", "gibbs_sparse"]
 
@@ -77,26 +73,38 @@ class SamplePosterior:
         return rng.choice(self.values, size=n, replace=True)
 
 
-def _draw_image(op, mask, data_rhs, data_diag, w, gamma, eps, start, normal, rtol, max_iter):
+def _draw_image(op, mask, prior, data_rhs, data_diag, w, gamma, start, normal, rtol, max_iter):
     """One draw of :math:`x \\mid w, \\gamma` by perturb-and-optimise (module docs, step 3).
 
     ``data_rhs`` is :math:`K^\\top M y`, ``data_diag`` the diagonal of :math:`K^\\top M K`,
     ``normal(shape)`` a standard-normal draw; returns the draw and the CG iterations used.
     """
-    ndim = w.shape[0]
+    ndim, eps = op.ndim, prior.epsilon
 
     def apply(v: torch.Tensor) -> torch.Tensor:
         data = op.circulant_adjoint(op.circulant(v) * mask)
-        return gamma * data + differences_adjoint(w * differences(v, ndim), ndim) + eps * v
+        return gamma * data + prior.features_adjoint(w * prior.features(v, ndim), ndim) + eps * v
 
     rhs = (
         gamma * data_rhs
         + gamma**0.5 * op.circulant_adjoint(mask * normal(start.shape))
-        + differences_adjoint(w.sqrt() * normal(w.shape), ndim)
+        + prior.features_adjoint(w.sqrt() * normal(w.shape), ndim)
         + eps**0.5 * normal(start.shape)
     )
-    diag = gamma * data_diag + difference_diagonal(w, ndim) + eps
-    return _pcg(apply, rhs, start, diag, rtol, max_iter)
+    diag = gamma * data_diag + prior.feature_diagonal(w, ndim) + eps
+    return jacobi_pcg(apply, rhs, start, diag, rtol, max_iter)
+
+
+def unsupported_reason(model: DeconvolutionModel) -> str | None:
+    """Why :func:`gibbs_sparse` cannot sample ``model``, or ``None`` when it can."""
+    if not isinstance(model.prior, GaussianScaleMixturePrior):
+        return (
+            "method='gibbs' samples the sparse-gradient models (Gaussian scale-mixture priors: "
+            f"prior='piecewise' or 'sparse'), got {type(model.prior).__name__}"
+        )
+    if not isinstance(model.noise, ConjugateGaussianLikelihood):
+        return f"gibbs_sparse needs Gaussian noise, got {type(model.noise).__name__}"
+    return None
 
 
 def gibbs_sparse(
@@ -145,10 +153,9 @@ def gibbs_sparse(
         counts all sweeps and ``converged`` is False (no stopping rule). The draws are kept
         in memory: ``num_samples`` latent-size arrays.
     """
-    if not isinstance(model.prior, GradientARDPrior):
-        raise ValueError("gibbs_sparse needs a GradientARDPrior image prior ('piecewise'/'sparse')")
-    if not getattr(model.noise, "conjugate", False):
-        raise ValueError("gibbs_sparse needs Gaussian noise")
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
     if int(num_samples) < 2 or int(burn_in) < 0:
         raise ValueError("num_samples must be at least 2 and burn_in non-negative")
     if init is None:
@@ -184,21 +191,20 @@ def gibbs_sparse(
 
     data_rhs = op.circulant_adjoint(latent_y)
     data_diag = op.normal_diagonal(model.mask)
-    eps = prior.epsilon
     kept, gammas, iterations = [], [], []
     total = int(burn_in) + int(num_samples)
     bar = tqdm(range(total), desc="Gibbs", file=sys.stderr, disable=not progress, leave=False)
     for sweep in bar:
-        w = gamma_draw(prior.shape + 0.5, prior.rate + 0.5 * differences(x, ndim) ** 2)
-        if isinstance(spec, GammaPrior):
+        w = gamma_draw(prior.shape + 0.5, prior.rate + 0.5 * prior.features(x, ndim) ** 2)
+        if spec.learned:
             residual = float(((latent_y - op.circulant(x) * mask) ** 2).sum())
             conditional = spec.posterior(n_observed, residual)  # exact: x is given
             gamma = float(conditional.sample(1, rng)[0])
         else:
-            gamma = float(spec)
+            gamma = spec.value
 
         x, used = _draw_image(
-            op, mask, data_rhs, data_diag, w, gamma, eps, x, normal, cg_rtol, cg_max_iter
+            op, mask, prior, data_rhs, data_diag, w, gamma, x, normal, cg_rtol, cg_max_iter
         )
         iterations.append(used)
         if sweep >= burn_in:

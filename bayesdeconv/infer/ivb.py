@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bayesdeconv import sites
 from bayesdeconv.infer._common import (
     as_observed,
     estimate_noise_std,
@@ -20,9 +21,10 @@ from bayesdeconv.infer._common import (
 )
 from bayesdeconv.infer.linear_gaussian import FourierPosterior, LinearGaussianSystem
 from bayesdeconv.infer.result import PointValue, Result
-from bayesdeconv.models import sites
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
-from bayesdeconv.priors.hyper import GammaPosterior, GammaPrior
+from bayesdeconv.priors.base import CirculantGaussianPrior
+from bayesdeconv.priors.hyper import GammaPosterior, start_value
 
 __all__ = ["COVARIANCES", "fit_ivb"]
 
@@ -30,16 +32,27 @@ COVARIANCES = ("auto", "fourier", "diagonal")
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def _check_conjugate(model: DeconvolutionModel) -> None:
-    if not getattr(model.noise, "conjugate", False):
-        raise ValueError(
+def unsupported_reason(model: DeconvolutionModel) -> str | None:
+    """Why :func:`fit_ivb` cannot fit ``model``, or ``None`` when it can."""
+    if not isinstance(model.noise, ConjugateGaussianLikelihood):
+        return (
             f"IVB needs a conjugate (Gaussian) noise model, got {type(model.noise).__name__}; "
             "use method='svi'"
         )
-    if not hasattr(model.prior, "spectrum"):
-        raise ValueError(
-            f"IVB needs a Gaussian image prior, got {type(model.prior).__name__}; use method='svi'"
+    if not isinstance(model.prior, CirculantGaussianPrior):
+        return (
+            f"fit_ivb needs a Gaussian image prior with a circulant precision, got "
+            f"{type(model.prior).__name__}; use method='svi'"
         )
+    if model.blind:
+        return "fit_ivb fits a known PSF; blind models go through fit_sparse_ivb"
+    return None
+
+
+def _check_conjugate(model: DeconvolutionModel) -> None:
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def _resolve_covariance(covariance: str, has_mask: bool) -> str:
@@ -48,13 +61,6 @@ def _resolve_covariance(covariance: str, has_mask: bool) -> str:
     if covariance == "auto":
         return "diagonal" if has_mask else "fourier"
     return covariance
-
-
-def _start(spec, estimate: float) -> float:
-    """Starting :math:`\\mathbb E\\theta` for a precision (its fixed value if it has no prior)."""
-    if isinstance(spec, GammaPrior):
-        return spec.init if spec.init is not None else estimate
-    return float(spec)
 
 
 def _squarem_trial(points: list[np.ndarray], state: dict, sweep) -> dict | None:
@@ -192,10 +198,10 @@ def fit_ivb(
     n_obs, n_lat = system.n_observed, system.n_latent
 
     sigma = estimate_noise_std(y)
-    e_gamma = _start(noise_spec, 1.0 / sigma**2)
+    e_gamma = start_value(noise_spec, 1.0 / sigma**2)
     x0 = initial_image(model, y)
-    e_alpha = _start(prior_spec, n_lat / max(system.prior_quadratic(x0), 1e-12))
-    learned = isinstance(noise_spec, GammaPrior) or isinstance(prior_spec, GammaPrior)
+    e_alpha = start_value(prior_spec, n_lat / max(system.prior_quadratic(x0), 1e-12))
+    learned = noise_spec.learned or prior_spec.learned
     cg_iterations: list[int] = []
 
     def sweep(e_gamma: float, e_alpha: float, mean: torch.Tensor) -> dict:
@@ -220,10 +226,10 @@ def fit_ivb(
             entropy = 0.5 * n_lat * (1 + _LOG_2PI) + 0.5 * float(variance.log().sum())
         q_gamma = q_alpha = None
         e_log_gamma, e_log_alpha = math.log(e_gamma), math.log(e_alpha)
-        if isinstance(noise_spec, GammaPrior):
+        if noise_spec.learned:
             q_gamma = noise_spec.posterior(n_obs, residual)
             e_gamma, e_log_gamma = q_gamma.mean, q_gamma.mean_log
-        if isinstance(prior_spec, GammaPrior):
+        if prior_spec.learned:
             q_alpha = prior_spec.posterior(n_lat, quadratic)
             e_alpha, e_log_alpha = q_alpha.mean, q_alpha.mean_log
         elbo = (

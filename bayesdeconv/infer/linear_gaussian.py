@@ -58,7 +58,7 @@ class LinearGaussianSystem:
         self.q0 = model.prior.spectrum(self.shape, dtype=op.dtype, device=op.device)
         self.k2_half = self.k2[..., :half]
         self.q0_half = self.q0[..., :half]
-        self.q0_diag = model.prior.diagonal(op.ndim)
+        self.q0_diag = model.prior.diagonal(self.shape)
         self.log_det_q0 = model.prior.log_det(self.shape, dtype=op.dtype, device=op.device)
         self.y_hat = torch.fft.rfftn(self.y, dim=self.dims)
         self.rhs_hat = self.y_hat * self.otf.conj()  # F C^T D_m y

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bayesdeconv.models import sites
+from bayesdeconv import sites
 
 __all__ = ["LogNormalPosterior", "PointValue", "Result", "ScalarPosterior"]
 

@@ -7,7 +7,9 @@ import torch
 
 from bayesdeconv.infer._common import as_observed, initial_image, to_numpy
 from bayesdeconv.infer.linear_gaussian import LinearGaussianSystem
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.priors.base import CirculantGaussianPrior
 
 __all__ = ["sample_conditional_posterior"]
 
@@ -66,7 +68,9 @@ def sample_conditional_posterior(
     for name, value in (("image_precision", image_precision), ("noise_precision", noise_precision)):
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be positive and finite, got {value}")
-    if not getattr(model.noise, "conjugate", False) or not hasattr(model.prior, "spectrum"):
+    if not isinstance(model.noise, ConjugateGaussianLikelihood) or not isinstance(
+        model.prior, CirculantGaussianPrior
+    ):
         raise ValueError("conditional sampling needs Gaussian noise and a Gaussian image prior")
     y = as_observed(model, observed)
     system = LinearGaussianSystem(model, y)

@@ -15,6 +15,7 @@ from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoNormal
 from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
+from bayesdeconv import sites
 from bayesdeconv.guides import make_guide
 from bayesdeconv.infer._common import (
     Convergence,
@@ -24,9 +25,7 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
-from bayesdeconv.infer.blind import project_simplex
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
-from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 __all__ = ["fit_svi"]
@@ -144,7 +143,7 @@ def fit_svi(
                 )
             losses.append(loss)
             if model.blind:
-                _project_psf(auto)
+                _project_psf(model, auto)
             if step % 50 == 0:
                 bar.set_postfix(elbo=f"{-loss:.6g}", refresh=False)
             if tol > 0 and stop(losses):
@@ -191,12 +190,7 @@ def fit_svi(
 
 
 def _hyper_sites(model: DeconvolutionModel) -> list[str]:
-    names = []
-    if getattr(model.prior, "learned", False):
-        names.append(sites.IMAGE_PRECISION)
-    if getattr(model.noise, "learned", False):
-        names.append(sites.NOISE_PRECISION)
-    return names
+    return [name for name, spec in model.hyperparameters().items() if spec.learned]
 
 
 def _psf_loc(auto):
@@ -208,11 +202,11 @@ def _psf_loc(auto):
     raise ValueError(f"{type(auto).__name__} is not supported for blind models")
 
 
-def _project_psf(auto) -> None:
-    """Keep the PSF mean on the simplex (projected stochastic gradient)."""
+def _project_psf(model: DeconvolutionModel, auto) -> None:
+    """Keep the PSF mean feasible for its prior (projected stochastic gradient)."""
     with torch.no_grad():
         loc = _psf_loc(auto)
-        loc.copy_(project_simplex(loc))
+        loc.copy_(model.psf_prior.project(loc))
 
 
 def _summarise(model: DeconvolutionModel, auto) -> tuple[np.ndarray, np.ndarray, dict]:

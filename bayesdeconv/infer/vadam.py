@@ -13,6 +13,7 @@ from pyro.infer.autoguide.initialization import init_to_value
 from pyro.infer.mcmc.util import initialize_model
 from tqdm.auto import tqdm
 
+from bayesdeconv import sites
 from bayesdeconv.infer._common import (
     Convergence,
     as_observed,
@@ -21,10 +22,8 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
-from bayesdeconv.infer.blind import project_simplex
 from bayesdeconv.infer.result import LogNormalPosterior, Result
 from bayesdeconv.infer.vadam_optimizer import Vadam
-from bayesdeconv.models import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 __all__ = ["fit_vadam", "vadam_fixed_point_precision"]
@@ -177,7 +176,7 @@ def fit_vadam(
             if model.blind:  # projected stochastic gradient, as in fit_svi
                 with torch.no_grad():
                     psf_mean = params[names.index(sites.PSF)]
-                    psf_mean.copy_(project_simplex(psf_mean.reshape(-1)).reshape(psf_mean.shape))
+                    psf_mean.copy_(model.psf_prior.project(psf_mean.reshape(-1)).reshape(psf_mean.shape))
             schedule.step()
             entropy = sum(
                 float(_HALF_LOG_2PI_E * p.numel() - 0.5 * optimizer.precision(p).log().sum())

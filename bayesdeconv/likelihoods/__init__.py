@@ -1,6 +1,11 @@
-"""Noise models: each class both simulates and scores observations."""
+"""Noise models: each class both simulates and scores observations.
 
+:class:`Likelihood` is the protocol; :class:`ConjugateGaussianLikelihood` the capability that
+unlocks the closed-form engines.
+"""
+
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood, Likelihood
 from bayesdeconv.likelihoods.gaussian import GaussianNoise
 from bayesdeconv.likelihoods.poisson import PoissonNoise
 
-__all__ = ["GaussianNoise", "PoissonNoise"]
+__all__ = ["ConjugateGaussianLikelihood", "GaussianNoise", "Likelihood", "PoissonNoise"]

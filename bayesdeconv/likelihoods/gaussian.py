@@ -8,17 +8,19 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
-from bayesdeconv.priors.hyper import GammaPrior
+from bayesdeconv import sites
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
+from bayesdeconv.priors.hyper import FixedPrecision, GammaPrior, as_precision
 
 __all__ = ["GaussianNoise"]
 
 
-class GaussianNoise:
+class GaussianNoise(ConjugateGaussianLikelihood):
     """:math:`y = A x + n`, :math:`n \\sim \\mathcal N(0, \\gamma^{-1} I)`.
 
     Parameters
     ----------
-    precision : float or GammaPrior
+    precision : float, FixedPrecision or GammaPrior
         A fixed noise precision :math:`\\gamma = 1/\\sigma^2` or its Gamma hyper-prior (learned).
         Default: a vague ``GammaPrior()``.
 
@@ -30,24 +32,18 @@ class GaussianNoise:
     """
 
     name = "gaussian"
-    conjugate = True
 
-    def __init__(self, *, precision: float | GammaPrior | None = None) -> None:
-        if precision is None:
-            precision = GammaPrior()
-        if not isinstance(precision, GammaPrior):
-            precision = float(precision)
-            if not math.isfinite(precision) or precision <= 0:
-                raise ValueError(f"noise precision must be positive and finite, got {precision}")
-        self.precision = precision
+    def __init__(self, *, precision: float | GammaPrior | FixedPrecision | None = None) -> None:
+        try:
+            self.precision = as_precision(precision)
+        except ValueError:
+            raise ValueError(
+                f"noise precision must be positive and finite, got {precision!r}"
+            ) from None
 
-    @property
-    def learned(self) -> bool:
-        """Whether :math:`\\gamma` has a hyper-prior (else it is held fixed)."""
-        return isinstance(self.precision, GammaPrior)
-
-    def distribution(self, mean: torch.Tensor, precision: torch.Tensor, ndim: int):
-        """:math:`p(y \\mid Ax, \\gamma)` per pixel (batch shape of ``precision`` broadcast)."""
+    def distribution(self, mean: torch.Tensor, parameters: dict, ndim: int):
+        """:math:`p(y \\mid Ax, \\gamma)` per pixel (batch shape of the precision broadcast)."""
+        precision = parameters[sites.NOISE_PRECISION]
         scale = precision.rsqrt().reshape(precision.shape + (1,) * ndim)
         return dist.Normal(mean, scale)
 
@@ -56,7 +52,7 @@ class GaussianNoise:
             return float(precision)
         if self.learned:
             raise ValueError("this noise model learns its precision: pass precision=...")
-        return float(self.precision)
+        return self.precision.value
 
     def simulate(
         self, mean: np.ndarray, *, rng: np.random.Generator, precision: float | None = None

@@ -8,10 +8,12 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
+from bayesdeconv.likelihoods.base import Likelihood
+
 __all__ = ["PoissonNoise"]
 
 
-class PoissonNoise:
+class PoissonNoise(Likelihood):
     """:math:`y \\sim \\mathrm{Poisson}(A x + b)` per pixel, in photon counts.
 
     Parameters
@@ -28,8 +30,6 @@ class PoissonNoise:
     """
 
     name = "poisson"
-    conjugate = False
-    learned = False
 
     def __init__(self, *, background: float = 0.0, floor: float = 1e-6) -> None:
         background, floor = float(background), float(floor)
@@ -44,9 +44,17 @@ class PoissonNoise:
         """:math:`\\max(Ax + b, \\text{floor})`."""
         return (mean + self.background).clamp_min(self.floor)
 
-    def distribution(self, mean: torch.Tensor, precision=None, ndim: int = 2):
-        """:math:`p(y\\mid Ax)` per pixel (``precision`` is ignored: Poisson has none)."""
+    def distribution(self, mean: torch.Tensor, parameters: dict | None = None, ndim: int = 2):
+        """:math:`p(y\\mid Ax)` per pixel (Poisson has no parameters of its own)."""
         return dist.Poisson(self.rate(mean), validate_args=False)
+
+    def check_observed(self, observed: np.ndarray) -> None:
+        """Counts cannot be negative."""
+        if np.any(np.asarray(observed) < 0):
+            raise ValueError(
+                "Poisson noise needs non-negative counts, but the image has negative values; "
+                "subtract less background or use noise='gaussian'"
+            )
 
     def simulate(self, mean: np.ndarray, *, rng: np.random.Generator, precision=None):
         """Draw counts :math:`y \\sim \\mathrm{Poisson}(\\text{mean} + b)`."""

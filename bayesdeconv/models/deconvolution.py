@@ -1,17 +1,15 @@
-"""The deconvolution model: operator + image prior + noise model as one Pyro model."""
+"""The deconvolution model: operator + image prior + likelihood (+ PSF prior) as one Pyro model."""
 
 from __future__ import annotations
 
-import pyro
-import pyro.distributions as dist
-import torch
-from torch.distributions import constraints
+import math
 
-from bayesdeconv.models import sites
+import torch
+
+from bayesdeconv.likelihoods.base import Likelihood
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf
-from bayesdeconv.priors.ard import GradientARDPrior
-from bayesdeconv.priors.hyper import GammaPrior
-from bayesdeconv.priors.psf_prior import PSFPrior
+from bayesdeconv.priors.base import ImagePrior
+from bayesdeconv.psf_priors.base import PSFPrior
 
 __all__ = ["DeconvolutionModel"]
 
@@ -20,26 +18,25 @@ class DeconvolutionModel:
     """:math:`y = M \\odot (k \\circledast x) + n` as a Pyro model, PSF known or unknown.
 
     .. math::
-        \\alpha \\sim \\mathrm{Gamma}, \\quad x \\mid \\alpha \\sim p_{prior}(x \\mid \\alpha),
-        \\quad \\gamma \\sim \\mathrm{Gamma}, \\quad
-        y_i \\mid x, \\gamma \\sim p_{noise}\\big((A x)_i, \\gamma\\big) \\text{ for } M_i = 1.
+        x \\sim p_{prior}(x), \\quad k \\sim p_{psf}(k) \\text{ (blind)}, \\quad
+        y_i \\mid x, k, \\theta \\sim p_{noise}\\big((A_k x)_i, \\theta\\big)
+        \\text{ for } M_i = 1.
 
-    Sites (names in :mod:`bayesdeconv.models.sites`): ``psf`` (blind models), ``image_precision``
-    (smooth prior, when learned), ``image`` (the latent grid), ``noise_precision`` (Gaussian
-    noise, when learned) and ``obs``. With a :class:`~bayesdeconv.priors.GradientARDPrior` the
-    image site is an improper flat site plus a factor ``image_prior`` holding the Student-t
-    marginal of the gradients (the per-difference precisions integrated out; IVB keeps them as
-    explicit Gamma factors instead). Likewise the ``psf`` site carries the Student-t marginal of
-    :class:`~bayesdeconv.priors.PSFPrior`. The same object serves every engine: SVI traces it,
-    IVB reads its conjugate components.
+    The model only composes its components: the PSF prior emits the ``psf`` site (blind
+    models), the image prior its image site on the latent grid and its own hyper-parameter
+    sites, the likelihood its parameter sites and ``obs`` (site names in
+    :mod:`bayesdeconv.sites`). The same object serves every engine: SVI, MAP and Vadam trace
+    it; IVB, Gibbs and the exact posterior use the closed-form capabilities its components
+    declare (:mod:`bayesdeconv.priors.base`, :mod:`bayesdeconv.likelihoods.base`,
+    :mod:`bayesdeconv.psf_priors.base`).
 
     Parameters
     ----------
     operator : ConvolutionOperator
         The blur (its ``boundary`` decides the latent grid).
-    prior : SmoothPrior or GradientARDPrior
+    prior : ImagePrior
         Image prior.
-    noise : GaussianNoise or PoissonNoise
+    noise : Likelihood
         Noise model.
     mask : torch.Tensor, optional
         Boolean observation mask of the observed shape (``True`` = observed).
@@ -52,11 +49,21 @@ class DeconvolutionModel:
         self,
         operator: ConvolutionOperator,
         *,
-        prior,
-        noise,
+        prior: ImagePrior,
+        noise: Likelihood,
         mask=None,
         psf_prior: PSFPrior | None = None,
     ) -> None:
+        for label, value, base in (
+            ("prior", prior, ImagePrior),
+            ("noise", noise, Likelihood),
+            ("psf_prior", psf_prior, PSFPrior),
+        ):
+            if value is not None and not isinstance(value, base):
+                raise TypeError(
+                    f"{label} must be a {base.__name__} (see bayesdeconv.{base.__module__}), "
+                    f"got {type(value).__name__}"
+                )
         self.operator = operator
         self.prior = prior
         self.noise = noise
@@ -104,34 +111,32 @@ class DeconvolutionModel:
     def n_observed(self) -> int:
         """Number of observed pixels :math:`N_{obs}`."""
         if self.mask is None:
-            return int(torch.tensor(self.operator.observed_shape).prod())
+            return math.prod(self.operator.observed_shape)
         return int(self.mask.sum())
 
-    def _precision(self, name: str, spec) -> torch.Tensor:
-        if isinstance(spec, GammaPrior):
-            return pyro.sample(name, spec.distribution(dtype=self.dtype, device=self.device))
-        return torch.tensor(spec, dtype=self.dtype, device=self.device)
+    def hyperparameters(self) -> dict:
+        """Every scalar precision of the components by site name (learned or fixed)."""
+        return {**self.prior.hyperparameters(), **self.noise.hyperparameters()}
+
+    def with_components(self, **changes) -> DeconvolutionModel:
+        """A copy with some of ``operator``, ``prior``, ``noise``, ``mask``, ``psf_prior``
+        replaced (e.g. a fixed PSF for scoring a kernel)."""
+        parts = {
+            "operator": self.operator,
+            "prior": self.prior,
+            "noise": self.noise,
+            "mask": self.mask,
+            "psf_prior": self.psf_prior,
+            **changes,
+        }
+        return DeconvolutionModel(parts.pop("operator"), **parts)
 
     def __call__(self, observed: torch.Tensor | None = None) -> torch.Tensor:
         otf = None
         if self.psf_prior is not None:
-            psf = pyro.sample(
-                sites.PSF, self.psf_prior.marginal(dtype=self.dtype, device=self.device)
-            )
+            psf = self.psf_prior.sample(dtype=self.dtype, device=self.device)
             otf = psf_to_otf(psf, self.latent_shape)
-        if isinstance(self.prior, GradientARDPrior):
-            flat = dist.ImproperUniform(constraints.real, (), self.latent_shape)
-            x = pyro.sample(sites.IMAGE, flat)
-            pyro.factor(sites.IMAGE_PRIOR, self.prior.log_density(x, self.ndim))
-        else:
-            alpha = self._precision(sites.IMAGE_PRECISION, self.prior.precision)
-            x = pyro.sample(sites.IMAGE, self.prior.distribution(alpha, self.latent_shape))
+        x = self.prior.sample(self.latent_shape, dtype=self.dtype, device=self.device)
         blurred = self.operator.forward(x, otf)
-        gamma = None
-        if getattr(self.noise, "precision", None) is not None:
-            gamma = self._precision(sites.NOISE_PRECISION, self.noise.precision)
-        likelihood = self.noise.distribution(blurred, gamma, self.ndim)
-        if self.mask is not None:
-            likelihood = likelihood.mask(self.mask)
-        pyro.sample(sites.OBSERVED, likelihood.to_event(self.ndim), obs=observed)
+        self.noise.sample(blurred, observed, ndim=self.ndim, mask=self.mask)
         return x

@@ -1,4 +1,8 @@
-"""Image priors and hyper-priors (no inference here)."""
+"""Image priors and hyper-priors (no inference here).
+
+:class:`ImagePrior` is the protocol; :class:`CirculantGaussianPrior` and
+:class:`GaussianScaleMixturePrior` are the capabilities that unlock the closed-form engines.
+"""
 
 from bayesdeconv.priors.ard import (
     BLIND_SPARSE_SCALE,
@@ -7,21 +11,24 @@ from bayesdeconv.priors.ard import (
     piecewise,
     sparse,
 )
-from bayesdeconv.priors.hyper import GammaPosterior, GammaPrior
-from bayesdeconv.priors.psf_prior import PSFPrior, check_psf_size
+from bayesdeconv.priors.base import CirculantGaussianPrior, GaussianScaleMixturePrior, ImagePrior
+from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
 from bayesdeconv.priors.smooth import SmoothPrior, difference_spectrum
 from bayesdeconv.priors.stationary import StationaryGaussian, rfft_weights
 
 __all__ = [
     "BLIND_SPARSE_SCALE",
     "SPARSE_SCALE",
+    "CirculantGaussianPrior",
+    "FixedPrecision",
     "GammaPosterior",
-    "GradientARDPrior",
-    "PSFPrior",
     "GammaPrior",
+    "GaussianScaleMixturePrior",
+    "GradientARDPrior",
+    "ImagePrior",
     "SmoothPrior",
     "StationaryGaussian",
-    "check_psf_size",
+    "as_precision",
     "difference_spectrum",
     "piecewise",
     "rfft_weights",

@@ -29,40 +29,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import pyro.distributions as dist
-import torch
+from bayesdeconv.priors.base import GaussianScaleMixturePrior
+from bayesdeconv.priors.differences import (
+    difference_diagonal,
+    differences,
+    differences_adjoint,
+)
 
-__all__ = ["GradientARDPrior", "differences", "differences_adjoint", "piecewise", "sparse"]
-
-
-def differences(x: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Circular forward differences along the last ``ndim`` axes, stacked on a new axis 0.
-
-    :math:`(D_d x)_p = x_{p + e_d} - x_p`; output shape ``(ndim, *x.shape)``.
-    """
-    return torch.stack([torch.roll(x, -1, dims=x.ndim - ndim + d) - x for d in range(ndim)])
-
-
-def differences_adjoint(g: torch.Tensor, ndim: int) -> torch.Tensor:
-    """:math:`\\sum_d D_d^\\top g_d` for stacked differences ``g`` of shape ``(ndim, ...)``."""
-    out = torch.zeros_like(g[0])
-    for d in range(ndim):
-        axis = g.ndim - 1 - ndim + d
-        out = out + torch.roll(g[d], 1, dims=axis) - g[d]
-    return out
-
-
-def difference_diagonal(weights: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Diagonal of :math:`\\sum_d D_d^\\top W_d D_d`: :math:`\\sum_d w_{d,p} + w_{d,p-e_d}`."""
-    out = torch.zeros_like(weights[0])
-    for d in range(ndim):
-        axis = weights.ndim - 1 - ndim + d
-        out = out + weights[d] + torch.roll(weights[d], 1, dims=axis)
-    return out
+__all__ = [
+    "BLIND_SPARSE_SCALE",
+    "SPARSE_SCALE",
+    "GradientARDPrior",
+    "difference_diagonal",
+    "differences",
+    "differences_adjoint",
+    "piecewise",
+    "sparse",
+]
 
 
 @dataclass(frozen=True)
-class GradientARDPrior:
+class GradientARDPrior(GaussianScaleMixturePrior):
     """Per-difference Gamma-precision (ARD) prior on image gradients.
 
     Parameters
@@ -76,6 +63,11 @@ class GradientARDPrior:
         leave it free); tiny compared with any data term.
     name : str
         Label used in results and reports.
+    offsets : tuple of tuple of int, optional
+        Difference offsets; default one unit step per image axis.
+    integrate : bool
+        How the Pyro model expresses the precisions: integrated out (Student-t factor, the
+        default for SVI) or as explicit ``gradient_precision`` sites (the model IVB fits).
 
     See Also
     --------
@@ -86,55 +78,14 @@ class GradientARDPrior:
     rate: float = 5e-5
     epsilon: float = 1e-6
     name: str = "sparse"
+    offsets: tuple[tuple[int, ...], ...] | None = None
+    integrate: bool = True
 
     def __post_init__(self) -> None:
         for label in ("shape", "rate", "epsilon"):
             value = getattr(self, label)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{label} must be a positive finite number, got {value}")
-
-    @property
-    def degrees_of_freedom(self) -> float:
-        """:math:`\\nu = 2a` of the Student-t marginal."""
-        return 2.0 * self.shape
-
-    @property
-    def scale(self) -> float:
-        """Scale :math:`\\sqrt{b/a}` of the Student-t marginal."""
-        return math.sqrt(self.rate / self.shape)
-
-    def marginal(self, *, dtype=torch.float64, device=None) -> dist.StudentT:
-        """The Student-t marginal of one difference, as a Pyro distribution."""
-        return dist.StudentT(
-            torch.tensor(self.degrees_of_freedom, dtype=dtype, device=device),
-            torch.tensor(0.0, dtype=dtype, device=device),
-            torch.tensor(self.scale, dtype=dtype, device=device),
-        )
-
-    def log_density(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
-        """Unnormalised :math:`\\log p(x)` with the precisions integrated out (for SVI).
-
-        :math:`\\sum_{d,p} \\log \\mathrm{St}((D_d x)_p) - \\tfrac\\varepsilon2\\|x\\|^2`, summed
-        over the last ``ndim`` axes (leading axes are batch).
-        """
-        diffs = differences(x, ndim)
-        marginal = self.marginal(dtype=x.dtype, device=x.device)
-        dims = tuple(range(-ndim, 0))
-        terms = marginal.log_prob(diffs).sum(0).sum(dims)
-        return terms - 0.5 * self.epsilon * (x**2).sum(dims)
-
-    def expected_precision(
-        self, second_moment: torch.Tensor, rate: float | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The closed-form :math:`q(w)` update, as its mean and the rate of the Gamma.
-
-        Given :math:`\\mathbb E[(D_d x)_p^2]`, :math:`q(w_{dp}) = \\mathrm{Gamma}(a + \\tfrac12,
-        b + \\tfrac12\\mathbb E[(D_d x)_p^2])`; returns ``(E w, rate)``. ``rate`` replaces
-        :math:`b` (continuation from a smoother prior, see
-        :func:`~bayesdeconv.infer.blind.fit_sparse_ivb`).
-        """
-        rate = (self.rate if rate is None else rate) + 0.5 * second_moment
-        return (self.shape + 0.5) / rate, rate
 
 
 def piecewise(**overrides) -> GradientARDPrior:
@@ -148,11 +99,7 @@ SPARSE_SCALE = 0.01
 """Gradient scale of the :func:`sparse` preset with a known PSF ([0, 1] intensities)."""
 BLIND_SPARSE_SCALE = 0.02
 """Gradient scale of the :func:`sparse` preset in blind deconvolution (``deconvolve`` with
-``psf=None``). A broader scale shrinks weak gradients less, and those tell a kernel's thin
-tails apart (our reading of the Levin results, not verified). Chosen on Levin 2009 images
-1 and 2 (scales 0.005-0.08, blind IVB from searched kernels) and checked on the held-out
-images 3 and 4; on all 32 cases blind IVB succeeds on 94 % of them instead of 72 % with
-0.01 (README, Levin benchmarks (f), (f⁰), (k))."""
+``psf=None``); decision record ``docs/decisions/`` (blind gradient scale)."""
 
 
 def sparse(scale: float = SPARSE_SCALE, **overrides) -> GradientARDPrior:

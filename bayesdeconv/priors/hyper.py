@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pyro.distributions as dist
 import torch
 from scipy.special import digamma
 
-__all__ = ["GammaPrior", "GammaPosterior"]
+__all__ = ["FixedPrecision", "GammaPosterior", "GammaPrior", "Precision", "as_precision"]
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -38,6 +39,8 @@ class GammaPrior:
     shape: float = 1e-3
     rate: float = 1e-3
     init: float | None = None
+    learned: ClassVar[bool] = True
+    """A Gamma prior makes the precision a latent site that the engines learn."""
 
     def __post_init__(self) -> None:
         _check_positive("shape", self.shape)
@@ -68,6 +71,64 @@ class GammaPrior:
         + (a_0 - 1)\\,\\mathbb E_q\\log\\theta - b_0\\,\\mathbb E_q\\theta`."""
         a0, b0 = self.shape, self.rate
         return a0 * math.log(b0) - math.lgamma(a0) + (a0 - 1) * q.mean_log - b0 * q.mean
+
+
+@dataclass(frozen=True)
+class FixedPrecision:
+    """A precision held at a known value (no hyper-prior, no sample site).
+
+    Parameters
+    ----------
+    value : float
+        The precision, positive and finite.
+    """
+
+    value: float
+    learned: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _check_positive("precision", self.value))
+
+    @property
+    def init(self) -> float:
+        """The starting value of an engine: the value itself."""
+        return self.value
+
+    def __float__(self) -> float:
+        return self.value
+
+
+Precision = GammaPrior | FixedPrecision
+"""A precision specification: learned (Gamma hyper-prior) or fixed."""
+
+
+def as_precision(spec: float | GammaPrior | FixedPrecision | None) -> Precision:
+    """Normalise a precision argument: ``None`` means a vague :class:`GammaPrior`, a number
+    a :class:`FixedPrecision`; raises ``ValueError`` for a non-positive or non-finite value."""
+    if spec is None:
+        return GammaPrior()
+    if isinstance(spec, GammaPrior | FixedPrecision):
+        return spec
+    try:
+        return FixedPrecision(float(spec))
+    except (TypeError, ValueError):
+        raise ValueError(f"precision must be positive and finite, got {spec!r}") from None
+
+
+def precision_site(name: str, spec: Precision, *, dtype, device) -> torch.Tensor:
+    """Inside a Pyro model: the sample site ``name`` for a learned precision, or the fixed
+    value as a tensor (no site)."""
+    import pyro
+
+    if spec.learned:
+        return pyro.sample(name, spec.distribution(dtype=dtype, device=device))
+    return torch.tensor(spec.value, dtype=dtype, device=device)
+
+
+def start_value(spec: Precision, estimate: float) -> float:
+    """An engine's starting :math:`\\mathbb E\theta`: the fixed value, the prior's ``init``, or
+    the data-driven ``estimate``."""
+    return estimate if spec.init is None else float(spec.init)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import math
 import torch
 
 from bayesdeconv.physics.convolution import fft_dims
-from bayesdeconv.priors.hyper import GammaPrior
-from bayesdeconv.priors.stationary import StationaryGaussian
+from bayesdeconv.priors.base import CirculantGaussianPrior
+from bayesdeconv.priors.hyper import FixedPrecision, GammaPrior, as_precision
 
 __all__ = ["SmoothPrior", "difference_spectrum"]
 
@@ -27,7 +27,7 @@ def difference_spectrum(shape: tuple[int, ...], *, dtype=torch.float64, device=N
     return total
 
 
-class SmoothPrior:
+class SmoothPrior(CirculantGaussianPrior):
     """Gaussian prior on first differences with a precision hyper-parameter.
 
     .. math::
@@ -62,24 +62,19 @@ class SmoothPrior:
 
     name = "smooth"
 
-    def __init__(self, *, precision: float | GammaPrior | None = None, epsilon: float = 1e-3):
-        if precision is None:
-            precision = GammaPrior()
-        if not isinstance(precision, GammaPrior):
-            precision = float(precision)
-            if not math.isfinite(precision) or precision <= 0:
-                raise ValueError(f"precision must be positive and finite, got {precision}")
+    def __init__(
+        self,
+        *,
+        precision: float | GammaPrior | FixedPrecision | None = None,
+        epsilon: float = 1e-3,
+    ) -> None:
+        precision = as_precision(precision)
         epsilon = float(epsilon)
         if not math.isfinite(epsilon) or epsilon <= 0:
             raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
         self.precision = precision
         self.epsilon = epsilon
         self._spectra: dict[tuple, tuple[torch.Tensor, float]] = {}
-
-    @property
-    def learned(self) -> bool:
-        """Whether :math:`\\alpha` has a hyper-prior (else it is held fixed)."""
-        return isinstance(self.precision, GammaPrior)
 
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
@@ -96,8 +91,10 @@ class SmoothPrior:
             self._spectra[key] = (spectrum, float(spectrum.double().log().sum()))
         return self._spectra[key]
 
-    def diagonal(self, ndim: int) -> float:
-        """Every diagonal entry of :math:`Q_0`: :math:`2\\,\\mathrm{ndim} + \\varepsilon`."""
+    def diagonal(self, shape: tuple[int, ...] | int) -> float:
+        """Every diagonal entry of :math:`Q_0`: :math:`2\\,\\mathrm{ndim} + \\varepsilon`
+        (``shape`` is the latent shape or its number of axes)."""
+        ndim = shape if isinstance(shape, int) else len(shape)
         return 2.0 * ndim + self.epsilon
 
     def quadratic(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -107,14 +104,6 @@ class SmoothPrior:
         for d in dims:
             total = total + ((x - torch.roll(x, 1, d)) ** 2).sum(dims)
         return total
-
-    def distribution(self, precision: torch.Tensor, shape: tuple[int, ...]):
-        """:math:`p(x\\mid\\alpha)` on a latent grid of ``shape`` as a Pyro distribution."""
-        spectrum, log_det = self._cached(shape, precision.dtype, precision.device)
-        ndim = len(shape)
-        return StationaryGaussian(
-            precision, spectrum, lambda x: self.quadratic(x, ndim), log_det=log_det
-        )
 
     def __repr__(self) -> str:
         return f"SmoothPrior(precision={self.precision!r}, epsilon={self.epsilon})"

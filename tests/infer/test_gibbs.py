@@ -59,8 +59,9 @@ def test_image_draws_have_the_exact_conditional_mean_and_covariance():
     start = torch.zeros(op.latent_shape, dtype=torch.float64)
     draws = np.stack(
         [
-            _draw_image(op, latent_mask, data_rhs, op.normal_diagonal(mask), w, GAMMA, eps,
-                        start, normal, 1e-8, 500)[0].reshape(-1).numpy()
+            _draw_image(op, latent_mask, GradientARDPrior(epsilon=eps), data_rhs,
+                        op.normal_diagonal(mask), w, GAMMA, start, normal, 1e-8,
+                        500)[0].reshape(-1).numpy()
             for _ in range(2000)
         ]
     )  # fmt: skip

@@ -17,7 +17,8 @@ from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
 from bayesdeconv.physics.psf import motion_psf
-from bayesdeconv.priors import PSFPrior, SmoothPrior, sparse
+from bayesdeconv.priors import SmoothPrior, sparse
+from bayesdeconv.psf_priors import ARDPSFPrior
 
 N, S, NOISE = 96, 11, 0.005
 
@@ -158,7 +159,7 @@ def _blind_model(prior=None) -> DeconvolutionModel:
         ConvolutionOperator(np.full((S, S), 1 / S**2), (N, N), boundary="valid"),
         prior=sparse() if prior is None else prior,
         noise=GaussianNoise(),
-        psf_prior=PSFPrior((S, S)),
+        psf_prior=ARDPSFPrior((S, S)),
     )
 
 

@@ -5,6 +5,7 @@ import pytest
 import scipy.stats
 import torch
 
+from bayesdeconv import sites
 from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
 from bayesdeconv.priors import GammaPrior
 
@@ -22,7 +23,9 @@ def test_gaussian_simulates_and_scores(rng):
     assert noise.log_prob(y_holes, mean, mask=mask) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="precision"):
         GaussianNoise().simulate(mean, rng=rng)
-    d = noise.distribution(torch.as_tensor(mean), torch.tensor([400.0, 100.0]).double(), 2)
+    d = noise.distribution(
+        torch.as_tensor(mean), {sites.NOISE_PRECISION: torch.tensor([400.0, 100.0]).double()}, 2
+    )
     assert d.batch_shape == (2, 64, 64)  # a batch of precisions broadcasts over the image
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import bayesdeconv.api as api
 from bayesdeconv.api import image_prior
+from bayesdeconv.infer import blind
 from bayesdeconv.priors import BLIND_SPARSE_SCALE, SPARSE_SCALE, SmoothPrior, piecewise, sparse
 
 
@@ -52,7 +53,7 @@ def seen(monkeypatch) -> dict:
         record["prior"] = model.prior
         raise _Stop
 
-    monkeypatch.setattr(api, "fit_sparse_ivb", capture)
+    monkeypatch.setattr(blind, "fit_sparse_ivb", capture)
     return record
 
 

@@ -6,11 +6,24 @@ IMAGE_PRECISION = "image_precision"
 """The image prior's precision hyper-parameter ``alpha``."""
 NOISE_PRECISION = "noise_precision"
 """The Gaussian noise precision ``gamma``."""
+GRADIENT_PRECISION = "gradient_precision"
+"""The per-feature precisions ``w`` of a Gaussian scale-mixture prior (uncollapsed models)."""
 IMAGE_PRIOR = "image_prior"
 """The factor holding a non-Gaussian image prior's log density (sparse-gradient priors)."""
 PSF = "psf"
 """The PSF ``k`` (blind models)."""
+PSF_PRECISION = "psf_precision"
+"""The per-value precisions ``beta`` of an ARD PSF prior (uncollapsed models)."""
 OBSERVED = "obs"
 """The observed image ``y``."""
 
-__all__ = ["IMAGE", "IMAGE_PRECISION", "IMAGE_PRIOR", "NOISE_PRECISION", "OBSERVED", "PSF"]
+__all__ = [
+    "GRADIENT_PRECISION",
+    "IMAGE",
+    "IMAGE_PRECISION",
+    "IMAGE_PRIOR",
+    "NOISE_PRECISION",
+    "OBSERVED",
+    "PSF",
+    "PSF_PRECISION",
+]

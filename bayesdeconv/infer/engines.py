@@ -1,0 +1,204 @@
+"""Engines as objects: what each supports, which options it takes, and how it fits a model.
+
+:func:`~bayesdeconv.deconvolve` asks every registered engine whether it ``supports`` the model
+(no engine inspects concrete component classes: they check capabilities) and, with
+``method=None``, takes the first of :data:`AUTO_ORDER` that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from bayesdeconv import sites
+from bayesdeconv.infer import blind, gibbs, ivb
+from bayesdeconv.infer.result import Result
+from bayesdeconv.infer.svi import fit_svi
+from bayesdeconv.infer.vadam import fit_vadam
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+
+__all__ = ["AUTO_ORDER", "DEFAULT_ENGINES", "Engine", "FitOptions"]
+
+AUTO_ORDER = ("ivb", "svi")
+"""Engines tried in turn when ``deconvolve(method=None)``: closed form where it applies."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Options :func:`~bayesdeconv.deconvolve` hands to an engine.
+
+    Attributes
+    ----------
+    steps : int, optional
+        Iteration limit (IVB sweeps, SVI/Vadam steps, kept Gibbs draws); engine default if None.
+    seed : int, optional
+        Seed of the stochastic engines.
+    progress : bool
+        Progress bar on stderr.
+    guide : str, optional
+        SVI guide name.
+    psf_covariance, psf_update : str
+        Blind IVB: covariance family and update rule of q(k).
+    psf_init : str or numpy.ndarray
+        Blind: ``"search"``, ``"pyramid"`` or a starting kernel.
+    """
+
+    steps: int | None = None
+    seed: int | None = None
+    progress: bool = True
+    guide: str | None = None
+    psf_covariance: str = "full"
+    psf_update: str = "closed-form"
+    psf_init: str | np.ndarray = "search"
+
+
+class Engine(Protocol):
+    """An inference engine: ``supports`` says why not (or ``None``), ``fit`` runs it."""
+
+    name: str
+    summary: str
+    options: frozenset[str]
+    """Non-default :class:`FitOptions` fields the engine honours (others must stay default);
+    ``"pyramid"`` marks an engine that runs ``psf_init="pyramid"``."""
+    dtype: torch.dtype
+
+    def supports(self, model: DeconvolutionModel) -> str | None: ...
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result: ...
+
+
+def _search_start(model: DeconvolutionModel, y: torch.Tensor, options: FitOptions):
+    """The blind start of the stochastic engines: ``psf_init`` or the scored kernel search."""
+    start = options.psf_init
+    if isinstance(start, str):  # "search": the only string left for SVI and Vadam
+        start, _ = blind.search_start(model, y, progress=options.progress)
+    return {sites.PSF: start}
+
+
+@dataclass(frozen=True)
+class IVBEngine:
+    """Closed-form iterative VB: Fourier/diagonal IVB for circulant Gaussian priors, sparse
+    (ARD) IVB for Gaussian scale mixtures, blind or not."""
+
+    name: str = "ivb"
+    summary: str = "closed-form iterative variational Bayes (Gaussian noise)"
+    options: frozenset[str] = frozenset(
+        {"steps", "psf_covariance", "psf_update", "psf_init", "pyramid"}
+    )
+    dtype: torch.dtype = torch.float64
+
+    def supports(self, model: DeconvolutionModel) -> str | None:
+        reasons = (ivb.unsupported_reason(model), blind.unsupported_reason(model))
+        return None if None in reasons else reasons[1] if model.blind else reasons[0]
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
+        steps = {} if options.steps is None else {"max_iter": int(options.steps)}
+        if blind.unsupported_reason(model) is None:
+            return blind.fit_sparse_ivb(
+                model,
+                y,
+                psf_covariance=options.psf_covariance,
+                psf_update=options.psf_update,
+                psf_init=options.psf_init,
+                seed=options.seed,
+                progress=options.progress,
+                **steps,
+            )
+        return ivb.fit_ivb(model, y, progress=options.progress, **steps)
+
+
+@dataclass(frozen=True)
+class GibbsEngine:
+    """Gibbs sampling of the Gaussian scale-mixture models, started from (and, when blind,
+    conditional on the PSF of) a sparse IVB fit."""
+
+    name: str = "gibbs"
+    summary: str = "Gibbs sampling of the sparse-gradient models after IVB"
+    options: frozenset[str] = frozenset(
+        {"steps", "psf_covariance", "psf_update", "psf_init", "pyramid"}
+    )
+    dtype: torch.dtype = torch.float64
+
+    def supports(self, model: DeconvolutionModel) -> str | None:
+        return gibbs.unsupported_reason(model) or blind.unsupported_reason(model)
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
+        start = blind.fit_sparse_ivb(
+            model,
+            y,
+            psf_covariance=options.psf_covariance,
+            psf_update=options.psf_update,
+            psf_init=options.psf_init,
+            seed=options.seed,
+            progress=options.progress,
+        )
+        draws = {} if options.steps is None else {"num_samples": int(options.steps)}
+        return gibbs.gibbs_sparse(
+            model, y, init=start, seed=options.seed, progress=options.progress, **draws
+        )
+
+
+@dataclass(frozen=True)
+class SVIEngine:
+    """Pyro SVI on the reparameterised ELBO with an autoguide (any model)."""
+
+    name: str = "svi"
+    summary: str = "Pyro SVI with an autoguide (any prior and noise model)"
+    options: frozenset[str] = frozenset({"steps", "seed", "guide", "psf_init"})
+    dtype: torch.dtype = torch.float32
+    guide: str = "mean-field"
+    blind: bool = True
+    """Whether blind models are supported (a point-mass PSF and image collapse to no blur)."""
+
+    def supports(self, model: DeconvolutionModel) -> str | None:
+        if model.blind and not self.blind:
+            return (
+                f"{self.name} supports known PSFs only; blind deconvolution supports methods "
+                "'ivb', 'svi', 'vadam' and 'gibbs'"
+            )
+        return None
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
+        extra = {} if options.steps is None else {"steps": int(options.steps)}
+        if model.blind:
+            extra["init"] = _search_start(model, y, options)
+        guide = options.guide or self.guide
+        return fit_svi(model, y, guide=guide, seed=options.seed, progress=options.progress, **extra)
+
+
+@dataclass(frozen=True)
+class VadamEngine:
+    """Vadam (Khan et al. 2018) on the model's potential: a mean-field Gaussian."""
+
+    name: str = "vadam"
+    summary: str = "Vadam weight-perturbation VI (mean-field Gaussian)"
+    options: frozenset[str] = frozenset({"steps", "seed", "psf_init"})
+    dtype: torch.dtype = torch.float32
+
+    def supports(self, model: DeconvolutionModel) -> str | None:
+        return None
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
+        extra = {} if options.steps is None else {"steps": int(options.steps)}
+        if model.blind:
+            extra["init"] = _search_start(model, y, options)
+        return fit_vadam(model, y, seed=options.seed, progress=options.progress, **extra)
+
+
+DEFAULT_ENGINES: tuple[Engine, ...] = (
+    IVBEngine(),
+    SVIEngine(),
+    SVIEngine(
+        name="map",
+        summary="MAP point estimate (SVI with a point-mass guide)",
+        options=frozenset({"steps", "seed", "psf_init"}),
+        guide="map",
+        blind=False,
+    ),
+    VadamEngine(),
+    GibbsEngine(),
+)
+"""The engines registered under their names in :data:`bayesdeconv.registry.ENGINES`."""

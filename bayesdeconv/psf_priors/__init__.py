@@ -1,0 +1,14 @@
+"""Priors on an unknown PSF (blind deconvolution); the support constraint lives here."""
+
+from bayesdeconv.psf_priors.ard import ARDPSFPrior
+from bayesdeconv.psf_priors.base import ConjugateGaussianPSFPrior, PSFPrior, check_psf_size
+from bayesdeconv.psf_priors.simplex import minimise_on_simplex, project_simplex
+
+__all__ = [
+    "ARDPSFPrior",
+    "ConjugateGaussianPSFPrior",
+    "PSFPrior",
+    "check_psf_size",
+    "minimise_on_simplex",
+    "project_simplex",
+]
