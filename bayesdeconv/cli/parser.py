@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayesdeconv import __version__
+from bayesdeconv.cli.choices import option_choices
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
         Parser with the ``deconvolve`` and ``demo`` sub-commands.
     """
+    choices = option_choices()
     parser = Parser(
         prog=PROG,
         description="Bayesian image deconvolution with posterior uncertainty (Pyro).",
@@ -64,20 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     psf.add_argument(
         "--psf-covariance",
-        choices=("full", "diagonal"),
+        choices=choices["psf_covariance"],
         default="full",
         help="covariance of the PSF posterior with --blind (default: full)",
     )
     psf.add_argument(
         "--psf-update",
-        choices=("closed-form", "elbo", "vadam"),
+        choices=choices["psf_update"],
         default="closed-form",
         help="how --blind --method ivb/gibbs updates the PSF posterior: closed form, Adam on the "
         "reparameterised ELBO, or Vadam (needs --psf-covariance diagonal; default: closed-form)",
     )
     psf.add_argument(
         "--psf-init",
-        choices=("search", "pyramid"),
+        choices=choices["psf_init"],
         default="search",
         help="where --blind starts the PSF: the best of three L0-gradient kernel searches by the "
         "non-blind ELBO (default), or IVB's own coarse-to-fine sweeps (--method ivb/gibbs)",
@@ -85,25 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     model = dec.add_argument_group("model and inference")
     model.add_argument(
         "--prior",
-        choices=("smooth", "piecewise", "sparse"),
+        choices=choices["prior"],
         default=None,
         help="image prior (default: smooth with --psf, sparse with --blind)",
     )
     model.add_argument(
         "--noise",
-        choices=("gaussian", "poisson"),
+        choices=choices["noise"],
         default="gaussian",
         help="noise model (default: gaussian)",
     )
     model.add_argument(
         "--method",
-        choices=("ivb", "svi", "vadam", "map", "gibbs"),
+        choices=choices["method"],
         default="ivb",
         help="inference engine (default: ivb); gibbs samples the piecewise/sparse models "
         "after IVB, for a std map that does not collapse in flat or masked regions",
     )
     model.add_argument(
-        "--guide", metavar="NAME", help="SVI guide, e.g. mean-field (default) or full"
+        "--guide",
+        choices=choices["guide"],
+        help="SVI guide for --method svi (default: mean-field)",
     )
     model.add_argument(
         "--steps",
@@ -119,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--boundary",
-        choices=("valid", "circular"),
+        choices=choices["boundary"],
         default="valid",
         help="image boundary model (default: valid)",
     )
     model.add_argument(
-        "--device", choices=("cpu", "cuda"), default="cpu", help="compute device (default: cpu)"
+        "--device", choices=choices["device"], default="cpu", help="compute device (default: cpu)"
     )
     model.add_argument("--seed", metavar="S", type=int, help="random seed")
     out = dec.add_argument_group("further outputs")
