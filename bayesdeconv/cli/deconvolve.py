@@ -138,12 +138,13 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     image = read_image(args.input)
     psf = read_psf(args.psf, image.shape) if args.psf is not None else None
     mask = read_mask(args.mask) if args.mask is not None else None
+    # No --method: leave the engine to deconvolve's own default.
+    engine = {} if args.method is None else {"method": args.method}
     result = deconvolve(
         image.array,
         psf,
         prior=args.prior,
         noise=args.noise,
-        method=args.method,
         guide=args.guide,
         boundary=args.boundary,
         psf_size=args.psf_size,
@@ -155,6 +156,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
+        **engine,
     )
     if not (np.isfinite(result.mean).all() and np.isfinite(result.std).all()):
         raise FloatingPointError(

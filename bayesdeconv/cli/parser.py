@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--method",
         choices=choices["method"],
-        default="ivb",
-        help="inference engine (default: ivb); gibbs samples the piecewise/sparse models "
-        "after IVB, for a std map that does not collapse in flat or masked regions",
+        default=None,
+        help="inference engine (default: the best engine that supports the model); gibbs "
+        "samples the piecewise/sparse models after IVB, for a std map that does not collapse "
+        "in flat or masked regions",
     )
     model.add_argument(
         "--guide",

@@ -57,3 +57,9 @@ def test_choices_follow_the_one_place(monkeypatch):
 def test_defaults_are_valid_choices(dest):
     action = _actions()[dest]
     assert action.default is None or action.default in action.choices
+
+
+def test_method_defaults_to_none_and_says_so():
+    action = _actions()["method"]
+    assert action.default is None
+    assert "default: the best engine that supports the model" in action.help
