@@ -18,7 +18,7 @@ __all__ = ["ARVIZ_SAMPLES", "read_mask", "read_psf", "run_deconvolve", "validate
 ARVIZ_SAMPLES = 200
 
 
-def read_psf(path: Path, image_shape: tuple[int, ...]) -> np.ndarray:
+def read_psf(path: Path, image_shape: tuple[int, ...], *, normalise: bool = False) -> np.ndarray:
     """Read and validate a PSF file (finite, non-negative, normalised, not too large).
 
     Parameters
@@ -27,24 +27,33 @@ def read_psf(path: Path, image_shape: tuple[int, ...]) -> np.ndarray:
         PSF image file.
     image_shape : tuple of int
         Shape of the image the PSF is for.
+    normalise : bool
+        Divide the PSF by its sum (``--normalise-psf``) instead of refusing a PSF whose sum
+        is not 1.
 
     Returns
     -------
     numpy.ndarray
-        The PSF as read.
+        The validated PSF (float64; divided by its sum when ``normalise``).
 
     Raises
     ------
     ValueError
-        If the PSF is not acceptable (see :func:`bayesdeconv.physics.psf.check_psf`).
+        If the PSF is not acceptable (see :func:`bayesdeconv.physics.psf.check_psf`); an
+        unnormalised one is named with the ``--normalise-psf`` remedy.
     """
     from bayesdeconv.physics.psf import check_psf
 
     array = read_image(path).array
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deconvolve checks it again and warns then
-        check_psf(array, image_shape=image_shape, name=f"the PSF in {path}")
-    return array
+        return check_psf(
+            array,
+            image_shape=image_shape,
+            name=f"the PSF in {path}",
+            normalise=normalise,
+            normalise_option="--normalise-psf",
+        )
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -93,6 +102,8 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         usage_error(prog, "--blind needs --psf-size N")
     if args.psf_size is not None and not args.blind:
         usage_error(prog, "--psf-size is only used with --blind")
+    if args.normalise_psf and args.psf is None:
+        usage_error(prog, "--normalise-psf is only used with --psf PSF")
     if args.psf_size is not None and args.psf_size < 1:
         usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
 
@@ -136,7 +147,9 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     check_outputs(*_outputs_to_check(args))
 
     image = read_image(args.input)
-    psf = read_psf(args.psf, image.shape) if args.psf is not None else None
+    psf = None
+    if args.psf is not None:
+        psf = read_psf(args.psf, image.shape, normalise=args.normalise_psf)
     mask = read_mask(args.mask) if args.mask is not None else None
     # No --method: leave the engine to deconvolve's own default.
     engine = {} if args.method is None else {"method": args.method}
@@ -152,6 +165,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         psf_update=args.psf_update,
         psf_init=args.psf_init,
         mask=mask,
+        normalise_psf=args.normalise_psf,
         steps=args.steps,
         seed=args.seed,
         device=args.device,

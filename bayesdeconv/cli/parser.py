@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Deconvolve a 2-D or 3-D image (.tif, .tiff, .png or .npy) and write the posterior "
             "mean as a float32 TIFF. The PSF file must be centred at size // 2, non-negative and "
-            "sum to 1. Nothing is written unless every step succeeds."
+            "sum to 1 (or pass --normalise-psf). Nothing is written unless every step succeeds."
         ),
     )
     dec.add_argument("input", metavar="INPUT", type=Path, help="observed image")
@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     psf = dec.add_argument_group("PSF")
     psf.add_argument("--psf", metavar="PSF", type=Path, help="PSF image file (.tif, .tiff, .npy)")
+    psf.add_argument(
+        "--normalise-psf",
+        action="store_true",
+        help="divide the PSF file by its sum first (measured PSFs are never normalised)",
+    )
     psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
     psf.add_argument(
         "--psf-size", metavar="N", type=int, help="odd PSF support for --blind, pixels per axis"

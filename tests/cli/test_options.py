@@ -40,3 +40,19 @@ def test_method_is_passed_on(inputs, calls, capsys):
     assert _run(inputs, "--method", "svi") == 2
     capsys.readouterr()
     assert calls[0]["method"] == "svi"
+
+
+def test_normalise_psf_is_passed_on_with_a_normalised_psf(inputs, calls, capsys):
+    import numpy as np
+
+    np.save(inputs.folder / "thrice.npy", 3 * inputs.psf_array)
+    assert _run(inputs, "--psf", str(inputs.folder / "thrice.npy"), "--normalise-psf") == 2
+    capsys.readouterr()
+    assert calls[0]["normalise_psf"] is True
+    np.testing.assert_allclose(calls[0]["psf"], inputs.psf_array, rtol=1e-12)
+
+
+def test_without_normalise_psf_false_is_passed_on(inputs, calls, capsys):
+    assert _run(inputs) == 2
+    capsys.readouterr()
+    assert calls[0]["normalise_psf"] is False
