@@ -14,7 +14,9 @@ examples of :mod:`bayesdeconv.datasets` and reports the PSNR gain.
 Exit status
 -----------
 0 on success; 2 for bad usage or bad input, with one line ``bayesdeconv: error: ...`` on
-stderr and no output file written; 1 (with a traceback) for an unexpected failure.
+stderr and no output file written; 1 (with a traceback) for an unexpected failure. Errors
+from the library name the command's options, not Python arguments
+(:func:`~bayesdeconv.cli.errors.translate`).
 
 Outputs are written atomically, all or none (:mod:`bayesdeconv.cli.outputs`), and never
 over an input file.
@@ -33,7 +35,7 @@ from collections.abc import Sequence
 from bayesdeconv.cli.capture import collect_warnings
 from bayesdeconv.cli.deconvolve import run_deconvolve, validate_deconvolve_args
 from bayesdeconv.cli.demo import run_demo
-from bayesdeconv.cli.errors import INPUT_ERRORS, PROG, CLIError, describe
+from bayesdeconv.cli.errors import INPUT_ERRORS, PROG, CLIError, error_line, flags_of
 from bayesdeconv.cli.parser import build_parser
 
 __all__ = ["CLIError", "build_parser", "main"]
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with collect_warnings(warned):
             lines = runner(args)
     except (CLIError, *INPUT_ERRORS) as exc:
-        print(f"{PROG}: error: {describe(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {error_line(exc, flags_of(parser))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
