@@ -63,3 +63,17 @@ def test_method_defaults_to_none_and_says_so():
     action = _actions()["method"]
     assert action.default is None
     assert "default: the best engine that supports the model" in action.help
+
+
+def test_console_script_entry_point_is_main():
+    """pyproject's ``bayesdeconv = "bayesdeconv.cli:main"`` still names the command."""
+    from importlib.metadata import entry_points
+
+    import bayesdeconv.cli
+
+    found = entry_points(group="console_scripts", name="bayesdeconv")
+    if not found:
+        pytest.skip("bayesdeconv is not installed")
+    (entry,) = found
+    assert entry.value == "bayesdeconv.cli:main"
+    assert entry.load() is bayesdeconv.cli.main
