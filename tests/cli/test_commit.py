@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bayesdeconv import cli
-from bayesdeconv.cli import main
+from bayesdeconv.cli import main, outputs
 
 PREFIX = "bayesdeconv: error: "
 
@@ -30,7 +29,7 @@ def _fail_replace_into(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple
             raise OSError(5, "Input/output error", os.fspath(dst))
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(cli.os, "replace", replace)
+    monkeypatch.setattr(outputs.os, "replace", replace)
     return calls
 
 
@@ -112,9 +111,9 @@ def test_commit_restores_when_moving_aside_fails(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", os.fspath(src))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(cli.os, "replace", replace)
+    monkeypatch.setattr(outputs.os, "replace", replace)
     with pytest.raises(PermissionError):
-        cli._commit(staged)
+        outputs.commit(staged)
     assert _listing(tmp_path) == {t.name: b"old " + t.name.encode() for t in targets}
 
 

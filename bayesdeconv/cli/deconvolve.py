@@ -1,0 +1,214 @@
+"""``bayesdeconv deconvolve``: read the inputs, run :func:`bayesdeconv.deconvolve`, write."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bayesdeconv.cli.errors import PROG, CLIError, usage_error
+from bayesdeconv.cli.outputs import TIFF_SUFFIXES, Output, check_outputs, write_all
+from bayesdeconv.io import read_image, write_tiff
+
+__all__ = ["ARVIZ_SAMPLES", "read_mask", "read_psf", "run_deconvolve", "validate_deconvolve_args"]
+
+#: Posterior draws stored in the ArviZ file.
+ARVIZ_SAMPLES = 200
+
+
+def read_psf(path: Path, image_shape: tuple[int, ...], *, normalise: bool = False) -> np.ndarray:
+    """Read and validate a PSF file (finite, non-negative, normalised, not too large).
+
+    Parameters
+    ----------
+    path : Path
+        PSF image file.
+    image_shape : tuple of int
+        Shape of the image the PSF is for.
+    normalise : bool
+        Divide the PSF by its sum (``--normalise-psf``) instead of refusing a PSF whose sum
+        is not 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The validated PSF (float64; divided by its sum when ``normalise``).
+
+    Raises
+    ------
+    ValueError
+        If the PSF is not acceptable (see :func:`bayesdeconv.physics.psf.check_psf`); an
+        unnormalised one is named with the ``--normalise-psf`` remedy.
+    """
+    from bayesdeconv.physics.psf import check_psf
+
+    array = read_image(path).array
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deconvolve checks it again and warns then
+        return check_psf(
+            array,
+            image_shape=image_shape,
+            name=f"the PSF in {path}",
+            normalise=normalise,
+            normalise_option="--normalise-psf",
+        )
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Read a mask file: nonzero pixels are observed.
+
+    Parameters
+    ----------
+    path : Path
+        Mask image file.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a pixel is observed.
+
+    Raises
+    ------
+    CLIError
+        If the mask contains NaN or Inf values.
+    """
+    array = read_image(path).array
+    if not np.isfinite(array).all():
+        raise CLIError(f"the mask in {path} contains NaN or Inf values")
+    return array != 0
+
+
+def validate_deconvolve_args(args: argparse.Namespace) -> None:
+    """Usage rules argparse cannot express; exits with status 2 on a violation.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``deconvolve`` arguments.
+
+    Raises
+    ------
+    SystemExit
+        With code 2 (after one line on stderr) on a violation.
+    """
+    prog = f"{PROG} deconvolve"
+    if args.psf is not None and args.blind:
+        usage_error(prog, "give either --psf PSF or --blind --psf-size N, not both")
+    if args.psf is None and not args.blind:
+        usage_error(prog, "give --psf PSF or --blind --psf-size N")
+    if args.blind and args.psf_size is None:
+        usage_error(prog, "--blind needs --psf-size N")
+    if args.psf_size is not None and not args.blind:
+        usage_error(prog, "--psf-size is only used with --blind")
+    if args.normalise_psf and args.psf is None:
+        usage_error(prog, "--normalise-psf is only used with --psf PSF")
+    if args.psf_size is not None and args.psf_size < 1:
+        usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
+
+
+def _outputs_to_check(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Inputs, outputs and allowed output suffixes by option name."""
+    inputs = {"INPUT": args.input}
+    if args.psf is not None:
+        inputs["--psf"] = args.psf
+    if args.mask is not None:
+        inputs["--mask"] = args.mask
+    outputs = {"--output": args.output}
+    suffixes = {"--output": TIFF_SUFFIXES}
+    for option, path, allowed in (
+        ("--std-output", args.std_output, TIFF_SUFFIXES),
+        ("--psf-output", args.psf_output, TIFF_SUFFIXES),
+        ("--report", args.report, (".png",)),
+        ("--arviz", args.arviz, (".nc",)),
+    ):
+        if path is not None:
+            outputs[option] = path
+            suffixes[option] = allowed
+    return outputs, inputs, suffixes
+
+
+def run_deconvolve(args: argparse.Namespace) -> list[str]:
+    """Run ``bayesdeconv deconvolve``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed and validated ``deconvolve`` arguments.
+
+    Returns
+    -------
+    list of str
+        The summary lines to print.
+    """
+    from bayesdeconv.api import deconvolve
+
+    check_outputs(*_outputs_to_check(args))
+
+    image = read_image(args.input)
+    psf = None
+    if args.psf is not None:
+        psf = read_psf(args.psf, image.shape, normalise=args.normalise_psf)
+    mask = read_mask(args.mask) if args.mask is not None else None
+    # No --method: leave the engine to deconvolve's own default.
+    engine = {} if args.method is None else {"method": args.method}
+    result = deconvolve(
+        image.array,
+        psf,
+        prior=args.prior,
+        noise=args.noise,
+        guide=args.guide,
+        boundary=args.boundary,
+        psf_size=args.psf_size,
+        psf_covariance=args.psf_covariance,
+        psf_update=args.psf_update,
+        psf_init=args.psf_init,
+        mask=mask,
+        normalise_psf=args.normalise_psf,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+        **engine,
+    )
+    if not (np.isfinite(result.mean).all() and np.isfinite(result.std).all()):
+        raise FloatingPointError(
+            "the posterior contains NaN or Inf values; check the image scale and the PSF"
+        )
+
+    tiff = {"voxel_size": image.voxel_size, "unit": image.unit or "um"}
+    files = [Output(args.output, lambda p: write_tiff(p, result.mean, **tiff))]
+    if args.std_output is not None:
+        files.append(Output(args.std_output, lambda p: write_tiff(p, result.std, **tiff)))
+    if args.psf_output is not None:
+        psf_tiff = tiff if result.psf.ndim == image.ndim else {}
+        files.append(Output(args.psf_output, lambda p: write_tiff(p, result.psf, **psf_tiff)))
+    if args.report is not None:
+        from bayesdeconv.diagnostics.plots import save_report  # looked up at run time
+
+        title = f"{args.input.name}: {result.method}, {result.n_iter} iterations"
+        report = {
+            "observed": image.array,
+            "mean": result.mean,
+            "std": result.std,
+            "psf": result.psf,
+            "title": title,
+        }
+        files.append(Output(args.report, lambda p: save_report(p, **report)))
+    if args.arviz is not None:
+        from bayesdeconv.diagnostics.arviz_export import save_arviz
+
+        idata = result.to_arviz(num_samples=ARVIZ_SAMPLES, seed=args.seed)
+        files.append(Output(args.arviz, lambda p: save_arviz(idata, p)))
+    write_all(files)
+
+    if "burn_in" in result.info:  # a sampler: no stopping rule
+        state = f"{result.n_iter - result.info['burn_in']} draws kept after burn-in"
+    else:
+        state = "converged" if result.converged else "iteration limit reached"
+    written = ", ".join(str(f.path) for f in files)
+    return [
+        f"{PROG}: {result.method}, {result.n_iter} iterations ({state}), "
+        f"{result.runtime:.2f} s; wrote {written}"
+    ]

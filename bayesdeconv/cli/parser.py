@@ -1,0 +1,179 @@
+"""The argument parser of the ``bayesdeconv`` command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from bayesdeconv import __version__
+from bayesdeconv.cli.choices import option_choices
+from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
+from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
+from bayesdeconv.cli.errors import PROG, usage_error
+
+__all__ = ["Parser", "build_parser"]
+
+
+class Parser(argparse.ArgumentParser):
+    """Argument parser whose usage errors are one line: ``bayesdeconv: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage error on one line and exit with status 2."""
+        usage_error(self.prog, message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``bayesdeconv`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parser with the ``deconvolve`` and ``demo`` sub-commands.
+    """
+    choices = option_choices()
+    parser = Parser(
+        prog=PROG,
+        description="Bayesian image deconvolution with posterior uncertainty (Pyro).",
+        epilog="Run 'bayesdeconv COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    dec = commands.add_parser(
+        "deconvolve",
+        help="deconvolve an image file",
+        description=(
+            "Deconvolve a 2-D or 3-D image (.tif, .tiff, .png or .npy) and write the posterior "
+            "mean as a float32 TIFF. The PSF file must be centred at size // 2, non-negative and "
+            "sum to 1 (or pass --normalise-psf). Nothing is written unless every step succeeds."
+        ),
+    )
+    dec.add_argument("input", metavar="INPUT", type=Path, help="observed image")
+    dec.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        type=Path,
+        required=True,
+        help="posterior mean, float32 TIFF (.tif/.tiff)",
+    )
+    psf = dec.add_argument_group("PSF")
+    psf.add_argument("--psf", metavar="PSF", type=Path, help="PSF image file (.tif, .tiff, .npy)")
+    psf.add_argument(
+        "--normalise-psf",
+        action="store_true",
+        help="divide the PSF file by its sum first (measured PSFs are never normalised)",
+    )
+    psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
+    psf.add_argument(
+        "--psf-size", metavar="N", type=int, help="odd PSF support for --blind, pixels per axis"
+    )
+    psf.add_argument(
+        "--psf-covariance",
+        choices=choices["psf_covariance"],
+        default="full",
+        help="covariance of the PSF posterior with --blind (default: full)",
+    )
+    psf.add_argument(
+        "--psf-update",
+        choices=choices["psf_update"],
+        default="closed-form",
+        help="how --blind --method ivb/gibbs updates the PSF posterior: closed form, Adam on the "
+        "reparameterised ELBO, or Vadam (needs --psf-covariance diagonal; default: closed-form)",
+    )
+    psf.add_argument(
+        "--psf-init",
+        choices=choices["psf_init"],
+        default="search",
+        help="where --blind starts the PSF: the best of three L0-gradient kernel searches by the "
+        "non-blind ELBO (default), or IVB's own coarse-to-fine sweeps (--method ivb/gibbs)",
+    )
+    model = dec.add_argument_group("model and inference")
+    model.add_argument(
+        "--prior",
+        choices=choices["prior"],
+        default=None,
+        help="image prior (default: smooth with --psf, sparse with --blind)",
+    )
+    model.add_argument(
+        "--noise",
+        choices=choices["noise"],
+        default="gaussian",
+        help="noise model (default: gaussian)",
+    )
+    model.add_argument(
+        "--method",
+        choices=choices["method"],
+        default=None,
+        help="inference engine (default: the best engine that supports the model); gibbs "
+        "samples the piecewise/sparse models after IVB, for a std map that does not collapse "
+        "in flat or masked regions",
+    )
+    model.add_argument(
+        "--guide",
+        choices=choices["guide"],
+        help="SVI guide for --method svi (default: mean-field)",
+    )
+    model.add_argument(
+        "--steps",
+        metavar="N",
+        type=int,
+        help="iteration limit (IVB sweeps, SVI steps, or Gibbs draws kept)",
+    )
+    model.add_argument(
+        "--mask",
+        metavar="MASK",
+        type=Path,
+        help="observation mask image of the input's shape: nonzero = observed",
+    )
+    model.add_argument(
+        "--boundary",
+        choices=choices["boundary"],
+        default="valid",
+        help="image boundary model (default: valid)",
+    )
+    model.add_argument(
+        "--device", choices=choices["device"], default="cpu", help="compute device (default: cpu)"
+    )
+    model.add_argument("--seed", metavar="S", type=int, help="random seed")
+    out = dec.add_argument_group("further outputs")
+    out.add_argument(
+        "--std-output",
+        metavar="STD",
+        type=Path,
+        help="posterior standard deviation, float32 TIFF",
+    )
+    out.add_argument(
+        "--psf-output", metavar="PSF_OUT", type=Path, help="PSF (posterior mean), float32 TIFF"
+    )
+    out.add_argument("--report", metavar="PNG", type=Path, help="diagnostic figure (.png)")
+    out.add_argument(
+        "--arviz",
+        metavar="FILE.nc",
+        type=Path,
+        help=f"ArviZ InferenceData as NetCDF ({ARVIZ_SAMPLES} posterior draws)",
+    )
+    dec.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the embedded examples",
+        description=(
+            "Deconvolve the embedded demo images (a synthetic fluorescence image and a crop of "
+            "a public-domain photograph) and report the PSNR of the observed image and of the "
+            "posterior mean against the ground truth."
+        ),
+    )
+    demo.add_argument(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path(DEFAULT_DEMO_DIR),
+        help=f"output folder, created if needed (default: ./{DEFAULT_DEMO_DIR})",
+    )
+    demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    return parser
