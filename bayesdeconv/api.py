@@ -340,7 +340,4 @@ def _check_options(engine, options: FitOptions) -> None:
             )
     if isinstance(options.psf_init, str) and options.psf_init == "pyramid":
         if "pyramid" not in engine.options:
-            raise ValueError(
-                f"psf_init='pyramid' is IVB's coarse-to-fine; it does not apply to "
-                f"method={engine.name!r} (use method='ivb')"
-            )
+            raise ValueError("psf_init='pyramid' is IVB's coarse-to-fine; use method='ivb'")

@@ -1,13 +1,14 @@
 """The choice lists the ``bayesdeconv`` options offer, all read from one place.
 
 The parser never types a list of names itself: it asks :func:`option_choices`, which reads
-them from the modules that define them today. Moving to a central registry changes this
-function only.
+the component and engine names from :mod:`bayesdeconv.registry` (the same registry
+:func:`~bayesdeconv.deconvolve` resolves names with) and the fixed option values from the
+modules that define them.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEVICES", "option_choices"]
+__all__ = ["DEVICES", "option_choices", "option_summaries"]
 
 #: Compute devices offered by ``--device`` (the library takes any ``torch.device``; it has no
 #: list of its own).
@@ -28,19 +29,32 @@ def option_choices() -> dict[str, tuple[str, ...]]:
     >>> option_choices()["noise"]
     ('gaussian', 'poisson')
     """
-    from bayesdeconv.api import METHODS, NOISES, PRIORS
-    from bayesdeconv.guides import GUIDES
     from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES
     from bayesdeconv.physics.convolution import BOUNDARIES
+    from bayesdeconv.registry import ENGINES, GUIDES, IMAGE_PRIORS, LIKELIHOODS
 
     return {
-        "prior": tuple(PRIORS),
-        "noise": tuple(NOISES),
-        "method": tuple(METHODS),
-        "guide": tuple(GUIDES),
+        "prior": IMAGE_PRIORS.names,
+        "noise": LIKELIHOODS.names,
+        "method": ENGINES.names,
+        "guide": GUIDES.names,
         "boundary": tuple(BOUNDARIES),
         "psf_covariance": tuple(PSF_COVARIANCES),
         "psf_update": tuple(PSF_UPDATES),
         "psf_init": tuple(PSF_INITS),
         "device": DEVICES,
     }
+
+
+def option_summaries(dest: str) -> str:
+    """``"name: summary; ..."`` for a registry-backed option (``prior``, ``noise``,
+    ``method``, ``guide``), for its help text."""
+    from bayesdeconv import registry
+
+    table = {
+        "prior": registry.IMAGE_PRIORS,
+        "noise": registry.LIKELIHOODS,
+        "method": registry.ENGINES,
+        "guide": registry.GUIDES,
+    }[dest]
+    return "; ".join(f"{name}: {table.summary(name)}" for name in table.names)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayesdeconv import __version__
-from bayesdeconv.cli.choices import option_choices
+from bayesdeconv.cli.choices import option_choices, option_summaries
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
@@ -94,26 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior",
         choices=choices["prior"],
         default=None,
-        help="image prior (default: smooth with --psf, sparse with --blind)",
+        help="image prior (default: smooth with --psf, sparse with --blind). "
+        + option_summaries("prior"),
     )
     model.add_argument(
         "--noise",
         choices=choices["noise"],
         default="gaussian",
-        help="noise model (default: gaussian)",
+        help="noise model (default: gaussian). " + option_summaries("noise"),
     )
     model.add_argument(
         "--method",
         choices=choices["method"],
         default=None,
-        help="inference engine (default: the best engine that supports the model); gibbs "
-        "samples the piecewise/sparse models after IVB, for a std map that does not collapse "
-        "in flat or masked regions",
+        help="inference engine (default: the best engine that supports the model). "
+        + option_summaries("method")
+        + ". gibbs gives a std map that does not collapse in flat or masked regions",
     )
     model.add_argument(
         "--guide",
         choices=choices["guide"],
-        help="SVI guide for --method svi (default: mean-field)",
+        help="SVI guide for --method svi (default: mean-field). " + option_summaries("guide"),
     )
     model.add_argument(
         "--steps",

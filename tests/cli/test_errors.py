@@ -91,9 +91,10 @@ def _setup(case: str, inputs) -> list[str]:
     if case == "unknown-prior":
         return ["deconvolve", image, "--psf", psf, "--prior", "nonsense", *outputs]
     if case == "poisson-with-ivb":
-        return ["deconvolve", image, "--psf", psf, "--noise", "poisson", *outputs]
+        noise = ["--noise", "poisson", "--method", "ivb"]
+        return ["deconvolve", image, "--psf", psf, *noise, *outputs]
     if case == "guide-without-svi":
-        return ["deconvolve", image, "--psf", psf, "--guide", "full", *outputs]
+        return ["deconvolve", image, "--psf", psf, "--guide", "full", "--method", "ivb", *outputs]
     if case == "zero-steps":
         return ["deconvolve", image, "--psf", psf, "--steps", "0", *outputs]
     if case == "blind":

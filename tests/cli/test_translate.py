@@ -181,7 +181,7 @@ def _raised(**kwargs) -> str:
             "--psf-init pyramid",
         ),
         ({"psf": 3 * gaussian_psf(5, 1.0)}, "pass --normalise-psf or divide it by its sum"),
-        ({"psf": gaussian_psf(5, 1.0), "noise": "poisson"}, "use --method svi"),
+        ({"psf": gaussian_psf(5, 1.0), "noise": "poisson", "method": "ivb"}, "use --method svi"),
     ],
 )
 def test_translate_live_api_errors(kwargs, expected):
@@ -207,7 +207,10 @@ def _cli(inputs, *extra: str) -> list[str]:
             ("--blind", "--psf-size", "9", "--psf-update", "vadam"),
             "use --psf-covariance diagonal",
         ),
-        (("--psf", "PSF", "--noise", "poisson"), "needs Gaussian noise; use --method svi"),
+        (
+            ("--psf", "PSF", "--noise", "poisson", "--method", "ivb"),
+            "Gaussian) noise model, got PoissonNoise; use --method svi",
+        ),
         (("--psf", "PSF", "--steps", "0"), "--steps must be a positive integer, got 0"),
     ],
 )
