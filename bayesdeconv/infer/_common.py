@@ -91,7 +91,8 @@ def initial_values(
     """Starting point: the observation on the latent grid and data-driven precisions.
 
     ``init`` overrides sites by name with values in the constrained space (copied, checked
-    for name and shape). Returns the values and the estimated noise std of ``y``.
+    for name and shape), or is an init strategy ``init(model, y)`` returning such values.
+    Returns the values and the estimated noise std of ``y``.
     """
     x0 = initial_image(model, y)
     values = {sites.IMAGE: x0}
@@ -100,6 +101,8 @@ def initial_values(
         values[sites.PSF] = model.psf_prior.initial_value(dtype=model.dtype, device=model.device)
     values.update(model.prior.initial_values(x0))
     values.update(model.noise.initial_values(sigma, dtype=model.dtype, device=model.device))
+    if callable(init):  # an init strategy (bayesdeconv.infer.init)
+        init = init(model, y)
     for name, value in (init or {}).items():
         if name not in values:
             raise ValueError(f"init names unknown site {name!r}; latent sites: {sorted(values)}")

@@ -85,7 +85,7 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
-from bayesdeconv.infer.kernel_search import search_kernel
+from bayesdeconv.infer.init import SEARCH_SETTINGS, kernel_search_start
 from bayesdeconv.infer.linalg import jacobi_pcg
 from bayesdeconv.infer.result import PointValue, Result
 from bayesdeconv.infer.vadam_optimizer import Vadam
@@ -109,8 +109,6 @@ __all__ = [
 PSF_COVARIANCES = ("full", "diagonal")
 PSF_INITS = ("search", "pyramid")
 PSF_UPDATES = ("closed-form", "elbo", "vadam")
-#: Settings of the kernel searches whose best kernel (by the non-blind ELBO) starts a blind fit.
-SEARCH_SETTINGS: tuple[dict, ...] = ({}, {"prune": 0.03, "iters": 8}, {"iters": 10})
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -582,70 +580,40 @@ def unsupported_reason(model: DeconvolutionModel) -> str | None:
     return None
 
 
+def elbo_score(model: DeconvolutionModel, y: torch.Tensor) -> float:
+    """The final ELBO of :func:`fit_sparse_ivb` on a non-blind ``model``: a lower bound on
+    :math:`\\log p(y \\mid k)`, the marginal-likelihood criterion of Levin et al. (2011) by
+    which :func:`search_start` ranks candidate kernels."""
+    return float(fit_sparse_ivb(model, y, progress=False).elbo[-1])
+
+
 def search_start(
     model: DeconvolutionModel, observed, *, refine: bool = False, progress: bool = False
 ) -> tuple[np.ndarray, list[dict]]:
     """The start of a blind fit: the best of several kernel searches by the non-blind ELBO.
 
-    Runs :func:`~bayesdeconv.infer.kernel_search.search_kernel` once per entry of
-    ``SEARCH_SETTINGS`` and scores each kernel :math:`\\hat k_c` by the final ELBO of
-    :func:`fit_sparse_ivb` on ``model`` with the PSF fixed at :math:`\\hat k_c`, a lower bound
-    on :math:`\\log p(y \\mid \\hat k_c)` (the marginal-likelihood criterion of Levin et al.
-    2011). The searches skip their low-:math:`\\lambda` refinement phase (``refine_iters``);
-    with ``refine`` the winner alone is refined, one refinement instead of three.
-
-    Parameters
-    ----------
-    model : DeconvolutionModel
-        A blind model of a 2-D image (its PSF support is searched). The candidates are scored
-        only for Gaussian noise and a :class:`~bayesdeconv.priors.GradientARDPrior` image
-        prior (the closed-form ELBO, in float64); for any other model the search runs once,
-        with the default settings.
-    observed : array_like
-        The observed image.
-    refine : bool
-        Refine the winner (``search_kernel(start=...)``). Off by default: on Levin 2009 the
-        refined start gives much better kernels by itself (success 50 % -> 66 %), but blind
-        IVB from it ended no better with the blind gradient scale 0.01 (success 72 % both,
-        geometric mean error ratio 2.28 against 2.25) and worse with 0.02 (88 % against
-        94 %, 1.95 against 1.89), 5-21 s longer per case (README, benchmarks (f‴), (l)).
-    progress : bool
-        Progress bars of the searches on stderr.
+    :func:`~bayesdeconv.infer.init.kernel_search_start` with the ``SEARCH_SETTINGS`` and
+    :func:`elbo_score` when sparse IVB supports ``model`` (Gaussian noise, a Gaussian
+    scale-mixture prior); for any other model the search runs once, unscored. The candidates
+    skip the search's low-:math:`\\lambda` refinement phase; ``refine`` refines the winner
+    (off by default: decision record in ``docs/decisions/``).
 
     Returns
     -------
     kernel : numpy.ndarray
-        The winning kernel, refined if ``refine`` (non-negative, unit sum, shape of the PSF
-        support).
+        The winning kernel (non-negative, unit sum, the PSF support's shape).
     candidates : list of dict
         Per search: ``settings``, ``elbo`` (NaN when not scored) and ``psf`` (unrefined).
     """
     if not model.blind or model.ndim != 2:
         raise ValueError("search_start needs a blind model of a 2-D image")
-    y = as_observed(model, observed).to(torch.float64)
-    op, mask = model.operator, model.mask
-    size = tuple(op.psf.shape)
-    mask_np = None if mask is None else to_numpy(mask).astype(bool)
-    scorable = unsupported_reason(model) is None
-    y_np = to_numpy(y)
-    candidates = []
-    for settings in SEARCH_SETTINGS if scorable else SEARCH_SETTINGS[:1]:
-        kernel = search_kernel(
-            y_np, size, mask=mask_np, progress=progress, refine_iters=0, **settings
-        )
-        elbo = float("nan")
-        if scorable:
-            fixed_op = ConvolutionOperator(
-                kernel, op.observed_shape, boundary=op.boundary, device=model.device
-            )
-            fixed = DeconvolutionModel(fixed_op, prior=model.prior, noise=model.noise, mask=mask)
-            elbo = float(fit_sparse_ivb(fixed, y, progress=False).elbo[-1])
-        candidates.append({"settings": dict(settings), "elbo": elbo, "psf": kernel})
-    best = max(candidates, key=lambda c: c["elbo"])
-    if not refine:
-        return best["psf"], candidates
-    settings = {**best["settings"], "iters": 0}  # the refinement phase only
-    return search_kernel(y_np, size, mask=mask_np, start=best["psf"], **settings), candidates
+    score = elbo_score if unsupported_reason(model) is None else None
+    kernel, candidates = kernel_search_start(
+        model, observed, score=score, refine=refine, progress=progress
+    )
+    for candidate in candidates:
+        candidate["elbo"] = candidate.pop("score")
+    return kernel, candidates
 
 
 def _downsample(image: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -751,14 +719,15 @@ def fit_sparse_ivb(
         sweeps if ``anneal``.
     sweeps_per_scale : int
         Sweeps at each coarser scale (blind, ``psf_init="pyramid"``).
-    psf_init : {"search", "pyramid"} or array_like
+    psf_init : {"search", "pyramid"}, array_like or init strategy
         Blind only: where q(k)'s mean starts. ``"search"`` (default): the best of the
         :func:`~bayesdeconv.infer.kernel_search.search_kernel` kernels found with each entry of
         ``SEARCH_SETTINGS``, by the non-blind ELBO (module documentation), then sweeps at full
-        resolution;
-        ``"pyramid"``: variational sweeps coarse to fine from a narrow Gaussian (see the module
-        documentation); an array of the PSF's shape: that kernel (projected onto the
-        simplex), sweeps at full resolution.
+        resolution; ``"pyramid"``: variational sweeps coarse to fine from a narrow Gaussian
+        (see the module documentation); an array of the PSF's shape: that kernel (projected
+        onto the simplex), sweeps at full resolution; an init strategy of
+        :mod:`bayesdeconv.infer.init` (e.g. ``init_to_kernel_search(score=elbo_score,
+        refine=True)``): its kernel, sweeps at full resolution.
     tol : float
         Stop the finest scale when the ELBO's relative change falls below ``tol``.
     psf_covariance : {"full", "diagonal"}
@@ -835,9 +804,13 @@ def fit_sparse_ivb(
     size = tuple(op.psf.shape)
     mask = model.mask
 
-    start_mode = psf_init if isinstance(psf_init, str) else "array"
+    strategy = psf_init if callable(psf_init) else None  # bayesdeconv.infer.init
+    if strategy is not None:
+        start_mode = "strategy"
+    else:
+        start_mode = psf_init if isinstance(psf_init, str) else "array"
     search_candidates: list[dict] = []
-    if start_mode not in (*PSF_INITS, "array"):
+    if start_mode not in (*PSF_INITS, "array", "strategy"):
         raise ValueError(f"psf_init must be one of {PSF_INITS} or an array, got {psf_init!r}")
     if blind and start_mode == "pyramid":
         schedule = _pyramid(op.observed_shape, size)
@@ -850,6 +823,8 @@ def fit_sparse_ivb(
     elif start_mode == "search":
         start, search_candidates = search_start(model, y, progress=progress)
         psf = torch.as_tensor(start, dtype=dtype, device=device)
+    elif start_mode == "strategy":  # the strategy's kernel is used as it is, like the search's
+        psf = torch.as_tensor(strategy(model, y)[sites.PSF], dtype=dtype, device=device)
     else:
         psf = _start_psf(psf_init, model.psf_prior, dtype, device)
     psf_start = to_numpy(psf) if blind else None

@@ -8,7 +8,7 @@ import torch
 from numpy.fft import irfft2
 from scipy.signal import correlate
 
-import bayesdeconv.infer.blind as blind
+import bayesdeconv.infer.init as init_module
 from bayesdeconv import deconvolve
 from bayesdeconv.datasets import piecewise_constant_image
 from bayesdeconv.infer.blind import SEARCH_SETTINGS, search_start
@@ -179,7 +179,7 @@ def test_search_start_prefers_the_true_kernel_by_the_elbo(motion, monkeypatch):
         refined_from.append(start)
         return start[::-1].copy()  # a recognisable "refinement"
 
-    monkeypatch.setattr(blind, "search_kernel", fake_search)
+    monkeypatch.setattr(init_module, "search_kernel", fake_search)
     start, scored = search_start(_blind_model(), _blurred(motion))
     assert [c["settings"] for c in scored] == [dict(s) for s in SEARCH_SETTINGS]
     elbo = [c["elbo"] for c in scored]
