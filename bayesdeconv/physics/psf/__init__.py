@@ -38,6 +38,10 @@ Modules
 :func:`widefield_gaussian_sigmas`, :func:`widefield_psf_3d`) and
 :mod:`~bayesdeconv.physics.psf.checks` (:func:`check_psf`, :func:`psf_centroid` and the
 argument checks); :mod:`~bayesdeconv.physics.psf.grid` holds the sampling-grid helpers.
+:mod:`~bayesdeconv.physics.psf.differentiable` has torch generators differentiable in their
+parameters (:func:`gaussian_kernel`, :func:`defocus_kernel`, :func:`motion_kernel`,
+:func:`airy_kernel`, :func:`widefield_gaussian_kernel_3d`), built on
+:mod:`~bayesdeconv.physics.psf.tensor_args` and :mod:`~bayesdeconv.physics.psf.bessel`.
 
 References
 ----------
@@ -51,6 +55,13 @@ References
 """
 
 from bayesdeconv.physics.psf.checks import check_psf, psf_centroid
+from bayesdeconv.physics.psf.differentiable import (
+    airy_kernel,
+    defocus_kernel,
+    gaussian_kernel,
+    motion_kernel,
+    widefield_gaussian_kernel_3d,
+)
 from bayesdeconv.physics.psf.gaussian import anisotropic_gaussian_psf, gaussian_psf
 from bayesdeconv.physics.psf.grid import SizeLike
 from bayesdeconv.physics.psf.motion import motion_psf
@@ -58,12 +69,17 @@ from bayesdeconv.physics.psf.optics import airy_psf, widefield_gaussian_sigmas, 
 
 __all__ = [
     "SizeLike",
+    "airy_kernel",
     "airy_psf",
     "anisotropic_gaussian_psf",
     "check_psf",
+    "defocus_kernel",
+    "gaussian_kernel",
     "gaussian_psf",
+    "motion_kernel",
     "motion_psf",
     "psf_centroid",
+    "widefield_gaussian_kernel_3d",
     "widefield_gaussian_sigmas",
     "widefield_psf_3d",
 ]
