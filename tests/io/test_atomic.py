@@ -11,12 +11,7 @@ import tifffile
 from PIL import Image
 
 from bayesdeconv import io as bio
-from bayesdeconv.io import (
-    read_image,
-    write_image,
-    write_npy,
-    write_tiff,
-)
+from bayesdeconv.io import read_image, write_image, write_npy, write_tiff
 
 # --------------------------------------------------------------------------------------------
 # Atomic writes

@@ -11,12 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from bayesdeconv.io import (
-    ImageReadError,
-    read_image,
-    write_image,
-    write_npy,
-)
+from bayesdeconv.io import ImageReadError, read_image, write_image, write_npy
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LEVIN_BLURRED = SHARED_DATA / "levin2009" / "blurred" / "im1_kernel1_img.png"

@@ -9,12 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from bayesdeconv.io import (
-    ImageData,
-    ImageReadError,
-    read_image,
-    write_tiff,
-)
+from bayesdeconv.io import ImageData, ImageReadError, read_image, write_tiff
 
 # --------------------------------------------------------------------------------------------
 # TIFF

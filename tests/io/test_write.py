@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bayesdeconv.io import (
-    read_image,
-    write_image,
-    write_png,
-    write_tiff,
-)
+from bayesdeconv.io import read_image, write_image, write_png, write_tiff
 
 # --------------------------------------------------------------------------------------------
 # TIFF
