@@ -10,9 +10,9 @@ For every case and engine:
 3. reference: the same non-blind deconvolution with the true kernel (``LevinCase.psf``, i.e. the
    stored correlation kernel rotated by 180 degrees).
 
-Scoring (``levin.py``): crop 15 pixels, best sub-pixel shift, PSNR (peak 1) and SSIM against the
-sharp image; error ratio = SSD(final) / SSD(reference); success = error ratio <= 3. Wall time
-covers steps 1 and 2.
+Scoring (``bayesdeconv.diagnostics.levin``): crop 15 pixels, best sub-pixel shift, PSNR (peak 1)
+and SSIM against the sharp image; error ratio = SSD(final) / SSD(reference); success = error
+ratio <= 3. Wall time covers steps 1 and 2.
 
 Every blind engine starts from the same kernel, found once per case by
 ``bayesdeconv.infer.blind.search_start`` (the best of a few L0-gradient kernel searches by the
@@ -50,6 +50,7 @@ from _common import markdown_table, parse_args, write_results  # noqa: E402
 
 from bayesdeconv import deconvolve, priors  # noqa: E402
 from bayesdeconv.api import image_prior  # noqa: E402
+from bayesdeconv.diagnostics import levin as scoring  # noqa: E402
 from bayesdeconv.infer.blind import search_start  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
@@ -179,18 +180,18 @@ def run_case(
                 case.blurred, psf_size=size, prior=prior, progress=False, seed=0, **options
             )
             psf, sweeps = blind.psf, blind.n_iter
-            blind_psnr = levin.score(blind.mean, case.sharp)["psnr"]
+            blind_psnr = scoring.score(blind.mean, case.sharp)["psnr"]
         final = deconvolve(case.blurred, psf, prior="sparse", progress=False)
     seconds = time.perf_counter() - begin + (start[1] if searched else 0.0)
-    scores = levin.score(final.mean, case.sharp)
+    scores = scoring.score(final.mean, case.sharp)
     return {
         "case": case.name,
         "engine": engine,
         "psnr": scores["psnr"],
         "ssim": scores["ssim"],
-        "error_ratio": levin.error_ratio(final.mean, reference, case.sharp),
+        "error_ratio": scoring.error_ratio(final.mean, reference, case.sharp),
         "psnr_blind_mean": blind_psnr,
-        "kernel_ncc": levin.kernel_ncc(psf, case.psf),
+        "kernel_ncc": scoring.kernel_ncc(psf, case.psf),
         "seconds": seconds,
         "iterations": sweeps,
     }, psf
@@ -208,7 +209,7 @@ def _run_all_engines(
     if threads is not None:
         torch.set_num_threads(threads)
     ref = deconvolve(case.blurred, case.psf, prior="sparse", progress=False)
-    ref_score = levin.score(ref.mean, case.sharp)
+    ref_score = scoring.score(ref.mean, case.sharp)
     searched = any(ENGINES[_split_engine(e)[0]].get("psf_init") is None for e in engines)
     start = search(case, refine_start) if searched else None
     rows = []
@@ -250,7 +251,7 @@ def main(argv=None) -> int:
         references[case.name] = ref_score
         rows.extend(case_rows)
     summary = {
-        engine: levin.summarise([r for r in rows if r["engine"] == engine]) for engine in engines
+        engine: scoring.summarise([r for r in rows if r["engine"] == engine]) for engine in engines
     }
     summary["reference_psnr_mean"] = float(np.mean([r["psnr"] for r in references.values()]))
     table = markdown_table(

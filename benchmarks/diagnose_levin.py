@@ -36,6 +36,7 @@ import levin  # noqa: E402
 from _common import markdown_table, parse_args, write_results  # noqa: E402
 
 from bayesdeconv import deconvolve  # noqa: E402
+from bayesdeconv.diagnostics import levin as scoring  # noqa: E402
 from bayesdeconv.infer.blind import fit_sparse_ivb  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
@@ -97,9 +98,9 @@ def run_case(case: levin.LevinCase, sweeps: int, smoke: bool, threads: int | Non
             "start": start,
             "elbo": float(fit.elbo[-1]),
             "elbo_gain_last_10": float(fit.elbo[-1] - fit.elbo[max(0, len(fit.elbo) - 11)]),
-            "kernel_ncc": levin.kernel_ncc(fit.psf, truth),
-            "psnr": levin.score(final, case.sharp)["psnr"],
-            "error_ratio": levin.error_ratio(final, reference, case.sharp),
+            "kernel_ncc": scoring.kernel_ncc(fit.psf, truth),
+            "psnr": scoring.score(final, case.sharp)["psnr"],
+            "error_ratio": scoring.error_ratio(final, reference, case.sharp),
             "noise_std": float(fit.hyperparameters["noise_precision"].mean ** -0.5),
             "seconds": time.perf_counter() - began,
         }
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
     }
     for start in ("oracle", "pyramid"):
         summary[f"{start}_success"] = sum(
-            r[start]["error_ratio"] <= levin.SUCCESS_RATIO for r in pairs_run
+            r[start]["error_ratio"] <= scoring.SUCCESS_RATIO for r in pairs_run
         )
     table = markdown_table(
         ["case", "start", "final ELBO", "ELBO gain, last 10 sweeps", "kernel NCC",

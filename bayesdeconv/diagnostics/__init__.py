@@ -4,6 +4,10 @@
 :mod:`~bayesdeconv.diagnostics.arviz_export` (:func:`to_arviz`, :func:`save_arviz`) and
 :mod:`~bayesdeconv.diagnostics.plots` (:func:`save_report`, :func:`plot_elbo`). ArviZ and
 matplotlib are imported only when these functions are called.
+
+:mod:`~bayesdeconv.diagnostics.levin` scores the Levin et al. (2009) blind-deblurring
+benchmark (alignment, PSNR / SSIM, error ratio, success rate). It is not imported here; use
+``from bayesdeconv.diagnostics import levin`` (SSIM needs scikit-image, a test extra).
 """
 
 from bayesdeconv.diagnostics.arviz_export import central_window, save_arviz, to_arviz

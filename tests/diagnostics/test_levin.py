@@ -1,4 +1,5 @@
-"""Tests for ``benchmarks/levin.py``: loading and shift-tolerant scoring of the Levin 2009 set."""
+"""Tests for :mod:`bayesdeconv.diagnostics.levin` (shift-tolerant scoring of the Levin 2009
+set) and for the data loading of ``benchmarks/levin.py``."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from scipy.signal import correlate2d
 
 pytest.importorskip("skimage")
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "levin.py"
+from bayesdeconv.diagnostics import levin  # noqa: E402  (scoring)
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "levin.py"
 _spec = importlib.util.spec_from_file_location("levin_benchmark", _PATH)
-levin = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = levin  # dataclasses need the module registered
-_spec.loader.exec_module(levin)
+levin_data = importlib.util.module_from_spec(_spec)  # data loading
+sys.modules[_spec.name] = levin_data  # dataclasses need the module registered
+_spec.loader.exec_module(levin_data)
 
 
 def _data_root() -> Path | None:
     try:
-        return levin.find_root()
+        return levin_data.find_root()
     except FileNotFoundError:
         return None
 
@@ -36,14 +39,14 @@ needs_data = pytest.mark.skipif(ROOT is None, reason="Levin 2009 data folder not
 def case11():
     if ROOT is None:
         pytest.skip("Levin 2009 data folder not found")
-    return levin.load_case(1, 1)
+    return levin_data.load_case(1, 1)
 
 
 @pytest.fixture(scope="module")
 def sharp_image() -> np.ndarray:
     """A Levin sharp image if available, else a smooth random image in [0, 1]."""
     if ROOT is not None:
-        return levin.load_case(1, 1).sharp
+        return levin_data.load_case(1, 1).sharp
     rng = np.random.default_rng(0)
     img = ndimage.gaussian_filter(rng.random((255, 255)), 3)
     return (img - img.min()) / (img.max() - img.min())
@@ -51,7 +54,7 @@ def sharp_image() -> np.ndarray:
 
 @needs_data
 def test_load_all() -> None:
-    cases = levin.load_all()
+    cases = levin_data.load_all()
     assert len(cases) == 32
     assert [c.name for c in cases[:2]] == ["im1_k1", "im1_k2"]
     assert cases[-1].name == "im4_k8"
@@ -68,16 +71,16 @@ def test_load_all() -> None:
 
 def test_find_root_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FileNotFoundError, match="Levin"):
-        levin.find_root(tmp_path / "nope")
-    monkeypatch.setenv(levin.ENV_VAR, str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match=levin.ENV_VAR):
-        levin.find_root()
+        levin_data.find_root(tmp_path / "nope")
+    monkeypatch.setenv(levin_data.ENV_VAR, str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=levin_data.ENV_VAR):
+        levin_data.find_root()
     with pytest.raises(ValueError):
-        levin.load_case(5, 1, root=tmp_path)
+        levin_data.load_case(5, 1, root=tmp_path)
     if ROOT is not None:
-        monkeypatch.setenv(levin.ENV_VAR, str(ROOT))
-        assert levin.find_root() == ROOT
-        assert levin.load_case(2, 3, root=ROOT).name == "im2_k3"
+        monkeypatch.setenv(levin_data.ENV_VAR, str(ROOT))
+        assert levin_data.find_root() == ROOT
+        assert levin_data.load_case(2, 3, root=ROOT).name == "im2_k3"
 
 
 def test_align_recovers_subpixel_shift(sharp_image: np.ndarray) -> None:
@@ -155,6 +158,6 @@ def test_reblur_orientation(case11) -> None:
     """README check: 'valid' correlation with f reproduces the blurred image at an integer shift."""
     assert _best_reblur_psnr(case11, case11.kernel) > 34.0
     # for the asymmetric kernel 4, correlation with f fits far better than correlation with psf
-    case = levin.load_case(1, 4)
+    case = levin_data.load_case(1, 4)
     corr, conv = _best_reblur_psnr(case, case.kernel), _best_reblur_psnr(case, case.psf)
     assert corr > 34.0 and corr > conv + 5.0
