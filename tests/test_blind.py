@@ -11,14 +11,9 @@ from scipy import integrate, stats
 
 from bayesdeconv import deconvolve
 from bayesdeconv.datasets import piecewise_constant_image
-from bayesdeconv.infer.blind import (
-    _bounding_box,
-    _downsample,
-    _rectangle_gram,
-    _rescale_psf,
-    _shifted_gram,
-    fit_sparse_ivb,
-)
+from bayesdeconv.infer.blind import fit_sparse_ivb
+from bayesdeconv.infer.psf_statistics import bounding_box, rectangle_gram, shifted_gram
+from bayesdeconv.infer.pyramid import downsample, rescale_psf
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
@@ -120,9 +115,9 @@ def test_psf_rescaling_magnifies_by_the_image_factor():
     from bayesdeconv.physics.psf import gaussian_psf
 
     small = torch.tensor(gaussian_psf(9, 1.2))
-    same = _rescale_psf(small, (1.0, 1.0), (9, 9))
+    same = rescale_psf(small, (1.0, 1.0), (9, 9))
     torch.testing.assert_close(same, small / small.sum())
-    big = _rescale_psf(small, (1.5, 1.25), (15, 13)).numpy()
+    big = rescale_psf(small, (1.5, 1.25), (15, 13)).numpy()
     assert big.shape == (15, 13) and big.min() >= 0 and big.sum() == pytest.approx(1.0)
     ratio = np.sqrt(_second_moments(big) / _second_moments(small.numpy()))
     np.testing.assert_allclose(ratio, [1.5, 1.25], rtol=0.05)
@@ -131,12 +126,12 @@ def test_psf_rescaling_magnifies_by_the_image_factor():
 def test_downsampling_keeps_the_mean_and_removes_aliasing():
     rng = np.random.default_rng(0)
     image = torch.tensor(rng.random((64, 64)))
-    small = _downsample(image, (32, 32))
+    small = downsample(image, (32, 32))
     assert small.shape == (32, 32)
     assert float(small.mean()) == pytest.approx(float(image.mean()), abs=1e-3)
     checker = torch.tensor(np.indices((64, 64)).sum(0) % 2, dtype=torch.float64)
     # the Nyquist checkerboard averages out instead of aliasing to a flat 0 or 1
-    assert float(_downsample(checker, (45, 45)).std()) < 0.05
+    assert float(downsample(checker, (45, 45)).std()) < 0.05
 
 
 def _dense_gram(x: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -154,7 +149,7 @@ def test_shifted_gram_matches_dense_patches():
     x = torch.tensor(rng.random((12, 13)))
     mask = torch.tensor(rng.random((12, 13)) > 0.3)
     size = (3, 5)
-    torch.testing.assert_close(_shifted_gram(x, mask, size, block=5), _dense_gram(x, mask, size))
+    torch.testing.assert_close(shifted_gram(x, mask, size, block=5), _dense_gram(x, mask, size))
 
 
 @pytest.mark.parametrize(
@@ -169,16 +164,16 @@ def test_rectangle_gram_matches_dense_patches(box, size):
     mask = torch.zeros(17, 20, dtype=torch.bool)
     r0, r1, c0, c1 = box
     mask[r0:r1, c0:c1] = True
-    assert _bounding_box(mask) == box
-    torch.testing.assert_close(_rectangle_gram(x, box, size), _dense_gram(x, mask, size))
-    torch.testing.assert_close(_shifted_gram(x, mask, size), _dense_gram(x, mask, size))
+    assert bounding_box(mask) == box
+    torch.testing.assert_close(rectangle_gram(x, box, size), _dense_gram(x, mask, size))
+    torch.testing.assert_close(shifted_gram(x, mask, size), _dense_gram(x, mask, size))
 
 
 def test_bounding_box_rejects_masks_with_holes():
     mask = torch.ones(6, 7, dtype=torch.bool)
     mask[2, 3] = False
-    assert _bounding_box(mask) is None
-    assert _bounding_box(torch.zeros(6, 7, dtype=torch.bool)) is None
+    assert bounding_box(mask) is None
+    assert bounding_box(torch.zeros(6, 7, dtype=torch.bool)) is None
 
 
 # -- blind recovery ------------------------------------------------------------------------------
