@@ -264,7 +264,8 @@ def fit_sparse_ivb(
         Seeds the gradient-based PSF updates.
     callback : callable, optional
         Called after every sweep with a dict: ``level``, ``sweep``, ``mean`` (frame),
-        ``psf``, ``elbo``.
+        ``psf``, ``elbo`` and ``state``, the variational factors of that sweep
+        (:class:`~bayesdeconv.infer.sparse_sweeps.SweepState`; read it, do not modify it).
     progress : bool
         Progress bar on stderr.
 
@@ -418,6 +419,7 @@ def fit_sparse_ivb(
                         "mean": to_numpy(level_op.crop(state.mean)),
                         "psf": to_numpy(state.psf),
                         "elbo": state.elbo,
+                        "state": state,
                     }
                 )
             settled = sweep > len(prior_rates)

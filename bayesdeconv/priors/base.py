@@ -236,9 +236,11 @@ class GaussianScaleMixturePrior(ImagePrior):
 
     def conditional_log_density(self, x: torch.Tensor, w: torch.Tensor, ndim: int):
         """Unnormalised :math:`\\log p(x \\mid w)`: Gaussian features and the ridge, with the
-        :math:`-\\tfrac12\\log 2\\pi` of every Gaussian factor kept (the IVB ELBO's terms)."""
+        :math:`-\\tfrac12\\log 2\\pi` of every Gaussian factor kept (the IVB ELBO's terms).
+        ``w`` has the shape of the ``gradient_precision`` site, ``(*batch, n_offsets, *image)``."""
         dims = tuple(range(-ndim, 0))
-        feats = self.features(x, ndim)
+        feats = self.features(x, ndim)  # (n_offsets, *batch, *image)
+        w = torch.movedim(w, -ndim - 1, 0)  # (*batch, n_offsets, *image) -> the same layout
         log_2pi = math.log(2 * math.pi)
         terms = (0.5 * w.log() - 0.5 * log_2pi - 0.5 * w * feats**2).sum(0).sum(dims)
         ridge = 0.5 * (math.log(self.epsilon) - log_2pi) - 0.5 * self.epsilon * x**2
