@@ -38,6 +38,11 @@ class Registry:
         self._factories[name] = factory
         self._summaries[name] = summary
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plug-in's registration, e.g. at the end of a test)."""
+        self.check(name)
+        del self._factories[name], self._summaries[name]
+
     @property
     def names(self) -> tuple[str, ...]:
         """The registered names, in registration order."""

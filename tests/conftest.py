@@ -1,9 +1,11 @@
-"""Shared fixtures: seeded generators; ``tests/`` on the path for the dense oracles."""
+"""Shared fixtures, as Pyro's own tests do: validation on, a clean parameter store and fixed
+seeds for every test; seeded numpy generators; ``tests/`` on the path for the dense oracles."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
+import pyro
 import pytest
 import torch
 
@@ -20,6 +22,10 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture(autouse=True)
-def _seed_torch():
+def _pyro_state():
+    """Every test starts with validation on, an empty parameter store and torch seeded."""
+    pyro.clear_param_store()
     torch.manual_seed(0)
-    yield
+    with pyro.validation_enabled(True):
+        yield
+    pyro.clear_param_store()
