@@ -44,15 +44,15 @@ with the PSF fixed at :math:`\\hat k_c` (a lower bound on :math:`\\log p(y \\mid
 the marginal-likelihood criterion of [1]_, from a non-blind fit), and the best one starts
 the sweeps. Its image prior is the model's; ``deconvolve`` gives blind runs the ``sparse``
 prior with the broader gradient scale ``BLIND_SPARSE_SCALE`` (0.02 instead of 0.01), which
-shrinks weak gradients less (Levin success 72 % -> 94 %, README).
+shrinks weak gradients less (Levin success 72 % -> 94 %; docs/decisions/0001).
 ``psf_init="pyramid"`` runs the
 variational sweeps themselves coarse to fine: the image and mask are downsampled
 (anti-aliased) by factors of :math:`\\sqrt2` until the PSF support is 3 pixels; the PSF found
 at each level is magnified by the image's factor, re-centred on its centroid and starts the
-next level. On the Levin 2009 benchmark the search start is much the better (README). With a
-known PSF the first sweeps anneal the Gamma rate of :math:`q(w)` (continuation, see
-:func:`fit_sparse_ivb`). At the finest level the ELBO is tracked every sweep and, after any
-continuation sweeps, never decreases (``Result.elbo``).
+next level. On the Levin 2009 benchmark the search start is much the better
+(docs/decisions/0008). With a known PSF the first sweeps anneal the Gamma rate of
+:math:`q(w)` (continuation, see :func:`fit_sparse_ivb`). At the finest level the ELBO is
+tracked every sweep and, after any continuation sweeps, never decreases (``Result.elbo``).
 
 References
 ----------

@@ -37,8 +37,8 @@ KernelScore = Callable[[DeconvolutionModel, torch.Tensor], float]
 """``score(model_with_fixed_psf, y)``: higher is better (e.g. a lower bound on log p(y | k))."""
 
 SEARCH_SETTINGS: tuple[dict, ...] = ({}, {"prune": 0.03, "iters": 8}, {"iters": 10})
-"""Settings of the kernel searches whose best kernel starts a blind fit (decision record:
-``docs/decisions/``, three kernel searches scored by the ELBO)."""
+"""Settings of the kernel searches whose best kernel starts a blind fit; why three, scored by
+the ELBO: ``docs/decisions/0002-three-searches-scored-by-the-elbo.md``."""
 
 
 def kernel_search_start(

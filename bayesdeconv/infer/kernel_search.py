@@ -28,7 +28,7 @@ phase of ``refine_iters`` alternations uses a much smaller :math:`\\lambda`
 (``refine_lambda`` = 5 % of it): the image keeps its weaker edges too, and the kernel fit
 recovers more of the thin, faint tails of camera-shake kernels that the sparser images of
 the coarser phases miss. On Levin 2009 the refined kernel alone succeeds on 66 % of the 32
-cases instead of 50 % (geometric mean error ratio 2.56 instead of 3.10; README, benchmark
+cases instead of 50 % (geometric mean error ratio 2.56 instead of 3.10; benchmarks/README.md,
 (f‴)); blind IVB started from it ends no better (blind gradient scale 0.01) or worse (0.02;
 benchmark (l)), so the blind engines start from unrefined searches
 (:func:`~bayesdeconv.infer.blind.search_start`). Between scales the kernel is

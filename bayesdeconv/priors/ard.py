@@ -99,7 +99,7 @@ SPARSE_SCALE = 0.01
 """Gradient scale of the :func:`sparse` preset with a known PSF ([0, 1] intensities)."""
 BLIND_SPARSE_SCALE = 0.02
 """Gradient scale of the :func:`sparse` preset in blind deconvolution (``deconvolve`` with
-``psf=None``); decision record ``docs/decisions/`` (blind gradient scale)."""
+``psf=None``); why: ``docs/decisions/0001-blind-gradient-scale.md``."""
 
 
 def sparse(scale: float = SPARSE_SCALE, **overrides) -> GradientARDPrior:
