@@ -51,6 +51,7 @@ from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
 from bayesdeconv.priors.base import GaussianScaleMixturePrior
+from bayesdeconv.priors.hyper import conjugate_gamma
 
 __all__ = ["SamplePosterior", "gibbs_sparse"]
 
@@ -195,7 +196,7 @@ def gibbs_sparse(
     total = int(burn_in) + int(num_samples)
     bar = tqdm(range(total), desc="Gibbs", file=sys.stderr, disable=not progress, leave=False)
     for sweep in bar:
-        w = gamma_draw(prior.shape + 0.5, prior.rate + 0.5 * prior.features(x, ndim) ** 2)
+        w = gamma_draw(*conjugate_gamma(prior.shape, prior.rate, 1.0, prior.features(x, ndim) ** 2))
         if spec.learned:
             residual = float(((latent_y - op.circulant(x) * mask) ** 2).sum())
             conditional = spec.posterior(n_observed, residual)  # exact: x is given

@@ -6,7 +6,59 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["jacobi_pcg"]
+__all__ = ["jacobi_pcg", "pcg"]
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a * b).sum())
+
+
+def _norm(v: torch.Tensor) -> float:
+    return float(v.norm())
+
+
+def pcg(
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    precondition: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    rtol: float,
+    max_iter: int,
+    inner: Callable[[torch.Tensor, torch.Tensor], float] = _dot,
+    norm: Callable[[torch.Tensor], float] = _norm,
+) -> tuple[torch.Tensor, int]:
+    """Preconditioned conjugate gradients for an SPD operator, warm-started.
+
+    Solves :math:`\\Lambda x = b` with ``apply(v) = Λv`` and ``precondition(r) ≈ Λ⁻¹r``;
+    ``inner`` and ``norm`` define the inner product (e.g. Parseval's on half spectra, so the
+    iterates can live in Fourier space). Stops when :math:`\\|b - \\Lambda x\\| \\le
+    \text{rtol}\\,\\|b\\|`. Each iterate lowers :math:`\tfrac12 x^\top\\Lambda x - b^\top x`, so
+    a warm-started, early-stopped solve still raises the ELBO of the engines that call it.
+    Returns the solution and the iterations used.
+
+    References
+    ----------
+    .. [1] Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM, 2003, §9.2.
+    """
+    x = x0.clone()
+    r = rhs - apply(x)
+    target = rtol * norm(rhs)
+    z = precondition(r)
+    p = z.clone()
+    rz = inner(r, z)
+    for i in range(max_iter):
+        if norm(r) <= target:
+            return x, i
+        ap = apply(p)
+        alpha = rz / inner(p, ap)
+        x = x + alpha * p
+        r = r - alpha * ap
+        z = precondition(r)
+        rz_new = inner(r, z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, max_iter
 
 
 def jacobi_pcg(
@@ -17,33 +69,6 @@ def jacobi_pcg(
     rtol: float,
     max_iter: int,
 ) -> tuple[torch.Tensor, int]:
-    """Jacobi-preconditioned conjugate gradients for an SPD operator, warm-started.
-
-    Solves :math:`\\Lambda x = b` with ``apply(v) = Λv`` and the preconditioner
-    :math:`\\operatorname{diag}(\\Lambda)^{-1}`; stops when :math:`\\|b - \\Lambda x\\| \\le
-    \\text{rtol}\\,\\|b\\|`. Each iterate lowers :math:`\\tfrac12 x^\\top\\Lambda x - b^\\top x`,
-    so a warm-started, early-stopped solve still raises the ELBO of the engines that call it.
-    Returns the solution and the iterations used.
-
-    References
-    ----------
-    .. [1] Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM, 2003, §9.2.
-    """
-    x = x0.clone()
-    r = rhs - apply(x)
-    target = rtol * float(rhs.norm())
-    z = r / diag
-    p = z.clone()
-    rz = float((r * z).sum())
-    for i in range(max_iter):
-        if float(r.norm()) <= target:
-            return x, i
-        ap = apply(p)
-        alpha = rz / float((p * ap).sum())
-        x = x + alpha * p
-        r = r - alpha * ap
-        z = r / diag
-        rz_new = float((r * z).sum())
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-    return x, max_iter
+    """:func:`pcg` with the Jacobi preconditioner :math:`\\operatorname{diag}(\\Lambda)^{-1}`
+    (``diag``) and the Euclidean inner product."""
+    return pcg(apply, rhs, x0, lambda r: r / diag, rtol=rtol, max_iter=max_iter)

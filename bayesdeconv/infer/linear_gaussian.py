@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from bayesdeconv.infer.linalg import pcg
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import squared_modulus
 from bayesdeconv.priors.stationary import rfft_weights
@@ -159,7 +160,8 @@ class LinearGaussianSystem:
         :math:`(\\gamma\\rho|K|^2 + \\alpha Q_0)^{-1}` and the inner products (Parseval) are
         elementwise, and an iteration costs a single FFT pair: the one that applies the mask.
         Each iterate lowers :math:`\\tfrac12 x^\\top\\Lambda x - b^\\top x`, so a warm-started,
-        early-stopped solve still increases the ELBO. Stops when
+        early-stopped solve still increases the ELBO (:func:`~bayesdeconv.infer.linalg.pcg`).
+        Stops when
         :math:`\\|b - \\Lambda x\\| \\le \\text{rtol}\\,\\|b\\|`.
 
         Returns
@@ -177,27 +179,18 @@ class LinearGaussianSystem:
             blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
             return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
 
-        b_norm = self._inner(b_hat, b_hat) ** 0.5
-        if b_norm == 0:
+        if self._inner(b_hat, b_hat) == 0:
             return torch.zeros_like(x0), 0
-        x_hat = self.rfft(x0)
-        r_hat = b_hat - apply(x_hat)
-        z_hat = precond * r_hat
-        p_hat = z_hat.clone()
-        rz = self._inner(r_hat, z_hat)
-        iterations = max_iter
-        for it in range(max_iter):
-            if self._inner(r_hat, r_hat) ** 0.5 <= rtol * b_norm:
-                iterations = it
-                break
-            ap_hat = apply(p_hat)
-            step = rz / self._inner(p_hat, ap_hat)
-            x_hat.add_(p_hat, alpha=step)
-            r_hat.sub_(ap_hat, alpha=step)
-            torch.mul(precond, r_hat, out=z_hat)
-            rz_new = self._inner(r_hat, z_hat)
-            p_hat.mul_(rz_new / rz).add_(z_hat)
-            rz = rz_new
+        x_hat, iterations = pcg(
+            apply,
+            b_hat,
+            self.rfft(x0),
+            lambda r_hat: precond * r_hat,
+            rtol=rtol,
+            max_iter=max_iter,
+            inner=self._inner,
+            norm=lambda v_hat: self._inner(v_hat, v_hat) ** 0.5,
+        )
         return self.irfft(x_hat), iterations
 
     def perturbed_rhs(self, gamma: float, alpha: float, generator: torch.Generator | None):

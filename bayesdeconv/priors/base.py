@@ -36,7 +36,7 @@ from bayesdeconv.priors.differences import (
     features,
     features_adjoint,
 )
-from bayesdeconv.priors.hyper import GammaPrior, Precision, precision_site
+from bayesdeconv.priors.hyper import GammaPrior, Precision, conjugate_gamma, precision_site
 from bayesdeconv.priors.stationary import StationaryGaussian
 
 __all__ = ["CirculantGaussianPrior", "GaussianScaleMixturePrior", "ImagePrior"]
@@ -212,8 +212,10 @@ class GaussianScaleMixturePrior(ImagePrior):
         b + \\tfrac12\\mathbb E[(D_o x)_p^2])`; returns ``(E w, rate)``. ``rate`` replaces
         :math:`b` (continuation from a smoother prior).
         """
-        rate = (self.rate if rate is None else rate) + 0.5 * second_moment
-        return (self.shape + 0.5) / rate, rate
+        shape, rate = conjugate_gamma(
+            self.shape, self.rate if rate is None else rate, 1.0, second_moment
+        )
+        return shape / rate, rate
 
     def marginal(self, *, dtype=torch.float64, device=None) -> dist.StudentT:
         """The Student-t marginal of one feature, as a Pyro distribution."""

@@ -11,7 +11,26 @@ import pyro.distributions as dist
 import torch
 from scipy.special import digamma
 
-__all__ = ["FixedPrecision", "GammaPosterior", "GammaPrior", "Precision", "as_precision"]
+__all__ = [
+    "FixedPrecision",
+    "GammaPosterior",
+    "GammaPrior",
+    "Precision",
+    "as_precision",
+    "conjugate_gamma",
+]
+
+
+def conjugate_gamma(shape, rate, n_terms, sum_squares):
+    """The Gamma conjugate update :math:`(a_0 + n/2,\\ b_0 + E/2)`, elementwise.
+
+    For a Gaussian term :math:`\\mathcal N(r; 0, (\\theta I_n)^{-1})` and a
+    :math:`\\mathrm{Gamma}(a_0, b_0)` prior on :math:`\\theta`, with :math:`E` the (expected)
+    sum of squares, this is the exact conditional :math:`p(\\theta \\mid r)` (Gibbs) and the
+    coordinate-ascent optimum of the ELBO in :math:`q(\\theta)` (IVB). Works on floats and
+    tensors alike (one precision per array entry). The one place the update is written.
+    """
+    return shape + 0.5 * n_terms, rate + 0.5 * sum_squares
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -63,7 +82,7 @@ class GammaPrior:
         coordinate-ascent optimum of the ELBO in :math:`q(\\theta)`.
         """
         return GammaPosterior(
-            self.shape + 0.5 * float(n_terms), self.rate + 0.5 * float(sum_squares)
+            *conjugate_gamma(self.shape, self.rate, float(n_terms), float(sum_squares))
         )
 
     def expected_log_density(self, q: GammaPosterior) -> float:

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from bayesdeconv.priors.hyper import conjugate_gamma
 from bayesdeconv.psf_priors.simplex import minimise_on_simplex, project_simplex
 
 __all__ = ["ConjugateGaussianPSFPrior", "PSFPrior", "check_psf_size"]
@@ -111,5 +112,5 @@ class ConjugateGaussianPSFPrior(PSFPrior):
     def expected_precision(self, second_moment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:math:`q(\\beta_j) = \\mathrm{Gamma}(a + \\tfrac12, b + \\tfrac12\\mathbb E k_j^2)`;
         returns ``(E beta, rate)``."""
-        rate = self.rate + 0.5 * second_moment
-        return (self.shape + 0.5) / rate, rate
+        shape, rate = conjugate_gamma(self.shape, self.rate, 1.0, second_moment)
+        return shape / rate, rate
