@@ -166,8 +166,12 @@ def deconvolve(
         ``priors.sparse(scale=0.01)``.
     noise : str or noise object
         ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
-    method : {"ivb", "svi", "map", "vadam", "gibbs"}
-        Closed-form iterative VB (default; Gaussian noise), stochastic VI with a Pyro guide,
+    method : {None, "ivb", "svi", "map", "vadam", "gibbs"}
+        The engine (names in :data:`bayesdeconv.registry.ENGINES`). ``None`` (default) takes
+        the first of :data:`~bayesdeconv.infer.engines.AUTO_ORDER` that supports the model:
+        IVB where it applies (Gaussian noise), otherwise SVI (``"svi"`` too when ``guide`` is
+        given). An engine that cannot fit the model raises ``ValueError`` saying why.
+        Closed-form iterative VB, stochastic VI with a Pyro guide,
         MAP (SVI with a point-mass guide), Vadam (mean-field VI by weight perturbation), or
         Gibbs sampling of the sparse-gradient models (``prior="piecewise"``/``"sparse"``,
         Gaussian noise), started from the IVB fit and conditional on its PSF when blind; its
@@ -176,7 +180,8 @@ def deconvolve(
         For blind deconvolution every engine starts from the same kernel (``psf_init``); IVB
         then refines q(k) in closed form, SVI and Vadam by stochastic steps.
     guide : str, optional
-        SVI guide (``"mean-field"`` default, ``"full"`` for small images).
+        SVI guide (``"mean-field"`` default, ``"full"`` for small images, ``"full-psf"``
+        blind); names in :data:`bayesdeconv.registry.GUIDES`.
     boundary : {"valid", "circular"}
         ``"valid"`` (default) models the unobserved scene beyond the image border; ``"circular"``
         assumes a periodic image (exact Fourier posterior with IVB).
@@ -264,6 +269,7 @@ def deconvolve(
         psf_array = np.zeros(size)
         psf_array[tuple(s // 2 for s in size)] = 1.0
     else:
+        size = None
         if psf_size is not None:
             raise ValueError("psf_size is only used for blind deconvolution (psf=None)")
         if psf_update != "closed-form":
@@ -322,13 +328,7 @@ def deconvolve(
 def _check_options(engine, options: FitOptions) -> None:
     """Refuse options the chosen engine would ignore (defaults pass)."""
     default = FitOptions()
-    labels = {
-        "guide": "guide",
-        "psf_update": "psf_update",
-        "psf_covariance": "psf_covariance",
-        "psf_init": "psf_init",
-    }
-    for field, label in labels.items():
+    for field in ("guide", "psf_update", "psf_covariance", "psf_init"):
         value = getattr(options, field)
         if field in engine.options or isinstance(value, np.ndarray):
             continue
@@ -336,7 +336,7 @@ def _check_options(engine, options: FitOptions) -> None:
             takers = [name for name in ENGINES.names if field in ENGINES.build(name).options]
             allowed = " or ".join(repr(name) for name in takers)
             raise ValueError(
-                f"{label} applies to method={allowed} only, not method={engine.name!r}"
+                f"{field} applies to method={allowed} only, not method={engine.name!r}"
             )
     if isinstance(options.psf_init, str) and options.psf_init == "pyramid":
         if "pyramid" not in engine.options:
