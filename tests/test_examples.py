@@ -24,3 +24,37 @@ def test_quickstart_runs_and_every_engine_improves_on_the_observation():
         score = float(lines[method.rjust(4)].split("PSNR")[1].split("dB")[0])
         assert score > observed + 1.0, (method, score, observed)
     assert "posterior" in out and "observed_data" in out
+
+
+def _run_smoke(script: str) -> dict[str, str]:
+    """Run ``examples/<script>`` in smoke mode; its ``label: text`` lines by stripped label."""
+    env = {**os.environ, "BAYESDECONV_SMOKE": "1", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
+    ).stdout
+    pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return {label.strip(): text for label, text in pairs}
+
+
+def _psnr(text: str) -> float:
+    return float(text.split("PSNR")[1].split("dB")[0])
+
+
+def test_custom_prior_is_fitted_by_the_tracing_engines_and_refused_by_ivb():
+    lines = _run_smoke("custom_prior.py")
+    observed = _psnr(lines["observed"])
+    for method in ("svi", "map", "vadam"):
+        assert _psnr(lines[method]) > observed + 1.0, (method, lines[method], observed)
+    assert "refused" in lines["ivb"] and "method='ivb' cannot fit this model" in lines["ivb"]
+
+
+def test_custom_gsm_prior_runs_with_ivb_gibbs_and_svi():
+    lines = _run_smoke("custom_gsm_prior.py")
+    observed = _psnr(lines["observed"])
+    for method in ("ivb", "gibbs", "svi"):
+        assert _psnr(lines[method]) > observed + 1.0, (method, lines[method], observed)
