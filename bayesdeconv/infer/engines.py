@@ -18,6 +18,7 @@ from bayesdeconv.infer import blind, gibbs, ivb
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 __all__ = ["AUTO_ORDER", "DEFAULT_ENGINES", "Engine", "FitOptions"]
@@ -91,8 +92,18 @@ class IVBEngine:
     dtype: torch.dtype = torch.float64
 
     def supports(self, model: DeconvolutionModel) -> str | None:
-        reasons = (ivb.unsupported_reason(model), blind.unsupported_reason(model))
-        return None if None in reasons else reasons[1] if model.blind else reasons[0]
+        circulant, scale_mixture = ivb.unsupported_reason(model), blind.unsupported_reason(model)
+        if circulant is None or scale_mixture is None:
+            return None
+        if model.blind:
+            return scale_mixture
+        if not isinstance(model.noise, ConjugateGaussianLikelihood):
+            return circulant  # names the noise model and the way out (SVI)
+        return (
+            "IVB needs a Gaussian image prior with a circulant precision "
+            "(CirculantGaussianPrior) or a Gaussian scale-mixture prior "
+            f"(GaussianScaleMixturePrior), got {type(model.prior).__name__}; use method='svi'"
+        )
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         steps = {} if options.steps is None else {"max_iter": int(options.steps)}
