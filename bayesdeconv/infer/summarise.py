@@ -48,7 +48,7 @@ import torch
 from pyro.infer import Predictive
 from pyro.infer.autoguide import AutoDelta, AutoGuide
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
-from torch.distributions import constraints
+from torch.distributions import biject_to
 
 from bayesdeconv import sites as site_names
 from bayesdeconv.infer._common import fixed_precisions, mean_field_drawer, to_numpy
@@ -71,6 +71,7 @@ __all__ = [
     "deconvolution_sites",
     "guide_marginals",
     "summarise",
+    "transform_kind",
 ]
 
 SUMMARY_SAMPLES = 256
@@ -108,6 +109,13 @@ class SiteSummary:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(np.shape(self.mean))
+
+    def __repr__(self) -> str:
+        if np.size(self.mean) == 1:
+            values = f"mean={float(self.mean):.6g}, std={float(self.std):.6g}"
+        else:
+            values = f"shape={self.shape}, mean~{float(np.mean(self.mean)):.6g}"
+        return f"SiteSummary({values}, exact={self.exact})"
 
 
 Drawer = Callable[[int, "int | None", "Mapping[str, tuple] | None"], dict[str, np.ndarray]]
@@ -205,10 +213,23 @@ class _RunningMoments:
         return SiteSummary(mean=mean, std=std, exact=point, posterior=posterior)
 
 
-def _base_constraint(support):
-    while isinstance(support, constraints.independent):
-        support = support.base_constraint
-    return support
+def transform_kind(transform: Callable, like: torch.Tensor) -> str:
+    """``"identity"``, ``"exp"`` or ``"other"``: what ``transform`` (from unconstrained to
+    constrained values, e.g. ``biject_to(support)``) does to values of ``like``'s shape.
+
+    Probed numerically, since the same map has several spellings (torch writes the one onto
+    ``nonnegative`` as exp followed by a unit affine map).
+    """
+    probe = torch.linspace(-1.0, 2.0, like.numel(), dtype=like.dtype).reshape(like.shape)
+    try:
+        value = transform(probe)
+    except (ValueError, RuntimeError):
+        return "other"
+    if value.shape != probe.shape:
+        return "other"
+    if torch.equal(value, probe):
+        return "identity"
+    return "exp" if torch.allclose(value, probe.exp()) else "other"
 
 
 def _numpy(value: torch.Tensor) -> np.ndarray:
@@ -237,16 +258,17 @@ def guide_marginals(guide, *args, **kwargs) -> dict[str, SiteSummary]:
     except (AttributeError, NotImplementedError):  # a part without closed-form quantiles
         return out
     supports = {
-        name: _base_constraint(site["fn"].support)
-        for name, site in guide.prototype_trace.iter_stochastic_nodes()
+        name: site["fn"].support for name, site in guide.prototype_trace.iter_stochastic_nodes()
     }
     z = NormalDist().inv_cdf(_P_SIGMA)
     for name, values in quantiles.items():
+        if name not in supports:
+            continue
+        kind = transform_kind(biject_to(supports[name]), values[1].detach().cpu())
         low, median, high = (_numpy(v) for v in values)
-        support = supports.get(name)
-        if support is constraints.real:
+        if kind == "identity":
             out[name] = SiteSummary(median, (high - low) / (2 * z), exact=True)
-        elif support is constraints.positive:
+        elif kind == "exp":
             loc = np.log(median)
             scale = (np.log(high) - np.log(low)) / (2 * z)
             mean = np.exp(loc + 0.5 * scale**2)
@@ -271,17 +293,17 @@ def _one_draw(guide, posterior: LatentSampler | None, args, kwargs) -> dict[str,
     }
 
 
-def _default_sites(model, latent: dict, args, kwargs) -> list[str]:
-    """The model's latent and deterministic sites, in the model's order."""
+def _site_shapes(model, latent: dict, args, kwargs) -> dict[str, tuple[int, ...]]:
+    """Shape of every latent and deterministic site of the model, in the model's order."""
     with torch.no_grad(), poutine.block():
         trace = poutine.trace(poutine.condition(model, latent)).get_trace(*args, **kwargs)
-    names = []
+    shapes = {}
     for name, site in trace.nodes.items():
         if site["type"] != "sample" or site["infer"].get("is_auxiliary"):
             continue
         if name in latent or site["infer"].get("_deterministic"):
-            names.append(name)
-    return names
+            shapes[name] = tuple(site["value"].shape)
+    return shapes
 
 
 @contextlib.contextmanager
@@ -354,9 +376,13 @@ def summarise(
     # Predictive traces the model once before it replays the draws; starting that trace at
     # posterior values keeps it off the prior (a flat ImproperUniform image cannot be sampled)
     anchored = InitMessenger(init_to_value(values=latent))(model)
-    names = list(return_sites) if return_sites is not None else None
-    if names is None:
-        names = _default_sites(anchored, latent, args, kwargs)
+    shapes = _site_shapes(anchored, latent, args, kwargs)
+    names = list(shapes) if return_sites is None else list(return_sites)
+    unknown = [name for name in names if name not in shapes]
+    if unknown:
+        raise ValueError(
+            f"no latent or deterministic sites {unknown}; the model has {list(shapes)}"
+        )
     devices = sorted(
         {v.device.index or 0 for v in latent.values() if torch.is_tensor(v) and v.is_cuda}
     )
@@ -376,7 +402,9 @@ def summarise(
                 predictive = Predictive(
                     anchored, posterior_samples=posterior(k), return_sites=sites
                 )
-            yield predictive(*args, **kwargs)
+            batch = predictive(*args, **kwargs)
+            # Predictive keeps singleton plate dims on sites outside plates: drop them
+            yield {name: batch[name].reshape(k, *shapes[name]) for name in sites}
 
     missing = [name for name in names if name not in known]
     count = 1 if point else int(num_samples)

@@ -305,7 +305,11 @@ def _fit_generic(model, args, kwargs, guide, init, seed, summary_samples, loop):
     if seed is not None:
         pyro.set_rng_seed(seed)
     with pyro.get_param_store().scope() as state:
-        auto = make_guide(model, guide, init_values=init) if isinstance(guide, str) else guide
+        if isinstance(guide, str):
+            values = {name: torch.as_tensor(value) for name, value in (init or {}).items()}
+            auto = make_guide(model, guide, init_values=values)
+        else:
+            auto = guide
         losses, converged = run_svi(model, auto, args, kwargs, **loop)
         summary = summarise(
             model,

@@ -22,6 +22,7 @@ from bayesdeconv.infer.summarise import (
     deconvolution_result,
     deconvolution_sites,
     summarise,
+    transform_kind,
 )
 from bayesdeconv.infer.vadam_optimizer import Vadam
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -232,29 +233,16 @@ def fit_vadam(
     )
 
 
-def _probe(like: torch.Tensor) -> torch.Tensor:
-    return torch.linspace(-1.0, 2.0, like.numel(), dtype=like.dtype).reshape(like.shape)
-
-
-def _is_identity(transform, like: torch.Tensor) -> bool:
-    probe = _probe(like)
-    return bool(torch.equal(transform.inv(probe), probe))
-
-
-def _is_exp(transform, like: torch.Tensor) -> bool:
-    probe = _probe(like)
-    return bool(torch.allclose(transform.inv(probe), probe.exp()))
-
-
 def _exact_moments(locs: dict, scales: dict, transforms: dict) -> dict[str, SiteSummary]:
     """The Gaussian's marginals of the latent sites, in closed form where the map from
     unconstrained values is the identity (the image, the PSF) or exp (scalar precisions)."""
     out = {}
     for name, loc in locs.items():
         mean, std = to_numpy(loc), to_numpy(scales[name])
-        if _is_identity(transforms[name], loc.cpu()):
+        kind = transform_kind(transforms[name].inv, loc.detach().cpu())
+        if kind == "identity":
             out[name] = SiteSummary(mean.astype(np.float64), std.astype(np.float64), exact=True)
-        elif loc.numel() == 1 and _is_exp(transforms[name], loc.cpu()):
+        elif kind == "exp" and loc.numel() == 1:
             q = LogNormalPosterior(float(loc), float(scales[name]))
             out[name] = SiteSummary(np.asarray(q.mean), np.asarray(q.std), exact=True, posterior=q)
     return out
