@@ -203,8 +203,8 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         files.append(Output(args.arviz, lambda p: save_arviz(idata, p)))
     write_all(files)
 
-    if "burn_in" in result.info:  # a sampler: no stopping rule
-        state = f"{result.n_iter - result.info['burn_in']} draws kept after burn-in"
+    if result.burn_in is not None:  # a sampler: no stopping rule
+        state = f"{result.n_iter - result.burn_in} draws kept after burn-in"
     else:
         state = "converged" if result.converged else "iteration limit reached"
     written = ", ".join(str(f.path) for f in files)

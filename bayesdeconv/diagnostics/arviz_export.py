@@ -6,7 +6,9 @@ Layout of the exported ``InferenceData``
     ``image`` with dims ``(chain, draw, y, x)`` (or ``(chain, draw, z, y, x)``) whose integer
     coordinates are the pixel indices in the *full* image, also when only a window is exported;
     one scalar variable ``(chain, draw)`` per precision hyper-parameter (``noise_precision``,
-    ``image_precision``, ...), drawn jointly with the image by :meth:`Result.draws`. There is a
+    ``image_precision``, ...), drawn jointly with the image by :meth:`Result.draws`; for a
+    blind result also ``psf`` with dims ``(chain, draw, psf_y, psf_x)``, the draws of the PSF
+    posterior (for Gibbs, conditional on one PSF, every draw is that PSF). There is a
     single chain (``chain = [0]``): the draws are independent samples of a variational or exact
     posterior, not a Markov chain, so ``r_hat`` is undefined (ArviZ reports NaN and logs a
     shape-validation message) and the ESS is about the number of draws.
@@ -14,8 +16,8 @@ Layout of the exported ``InferenceData``
     ``obs`` (the Pyro observation site), the whole observed image, dims ``(obs_y, obs_x)`` or
     ``(obs_z, obs_y, obs_x)``.
 ``constant_data``
-    ``psf``, the PSF posterior mean (the PSF itself when it is known), dims ``(psf_y, psf_x)``
-    or with ``psf_z``.
+    ``psf``, the known PSF, dims ``(psf_y, psf_x)`` or with ``psf_z`` (only for a known PSF:
+    a blind result has its PSF in ``posterior``).
 ``sample_stats``
     ``elbo`` with dims ``(chain, iteration)``: the optimisation trace, one value per engine
     iteration. It has no ``draw`` dim because it describes the fit, not the draws; ArviZ 0.23
@@ -182,7 +184,8 @@ def to_arviz(
     Returns
     -------
     arviz.InferenceData
-        Groups ``posterior``, ``observed_data``, ``constant_data`` and ``sample_stats``.
+        Groups ``posterior``, ``observed_data``, ``sample_stats`` and, for a known PSF,
+        ``constant_data``.
 
     Raises
     ------
@@ -251,6 +254,8 @@ def to_arviz(
         values = np.asarray(values)
         dims = _axis_names(values.ndim - 1, prefix=f"{name}_")
         variables[name] = (("chain", "draw", *dims), values[None])
+        for dim, n in zip(dims, values.shape[1:], strict=True):
+            coords[dim] = np.arange(n)
 
     attrs: dict[str, Any] = {
         "method": str(result.method),
@@ -272,13 +277,15 @@ def to_arviz(
         attrs=dict(attrs),
     )
 
-    psf = np.asarray(result.psf)
-    psf_dims = _axis_names(psf.ndim, prefix="psf_")
-    constant_data = xr.Dataset(
-        {sites.PSF: (psf_dims, psf)},
-        coords={d: np.arange(n) for d, n in zip(psf_dims, psf.shape, strict=True)},
-        attrs=dict(attrs),
-    )
+    groups: dict[str, Any] = {}
+    if sites.PSF not in draws:  # a known PSF is data; an estimated one is in the posterior
+        psf = np.asarray(result.psf)
+        psf_dims = _axis_names(psf.ndim, prefix="psf_")
+        groups["constant_data"] = xr.Dataset(
+            {sites.PSF: (psf_dims, psf)},
+            coords={d: np.arange(n) for d, n in zip(psf_dims, psf.shape, strict=True)},
+            attrs=dict(attrs),
+        )
 
     elbo = np.asarray(result.elbo, dtype=np.float64).reshape(-1)
     sample_stats = xr.Dataset(
@@ -290,8 +297,8 @@ def to_arviz(
         attrs=attrs,
         posterior=posterior,
         observed_data=observed_data,
-        constant_data=constant_data,
         sample_stats=sample_stats,
+        **groups,
     )
 
 

@@ -13,6 +13,9 @@ from bayesdeconv.models.deconvolution import DeconvolutionModel
 __all__ = [
     "Convergence",
     "as_observed",
+    "fixed_precisions",
+    "gaussian_sampler",
+    "mean_field_drawer",
     "estimate_noise_std",
     "initial_image",
     "initial_values",
@@ -152,12 +155,55 @@ def fixed_precisions(model: DeconvolutionModel) -> dict:
     }
 
 
-def mean_field_drawer(frame_mean: np.ndarray, frame_std: np.ndarray, hyper: dict, chunk=16):
+def gaussian_sampler(mean: np.ndarray, covariance: np.ndarray):
+    """Draws ``(n, *mean.shape)`` of :math:`\\mathcal N(\\mu, \\Sigma)` over the flattened
+    ``mean``: ``covariance`` is ``(d, d)`` (full) or ``(d,)`` (diagonal), ``d = mean.size``.
+
+    A full :math:`\\Sigma` is factorised once by its symmetric eigendecomposition (round-off
+    negative eigenvalues set to zero), so a singular covariance is fine.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    covariance = np.asarray(covariance, dtype=np.float64)
+    d = mean.size
+    if covariance.shape == (d,):
+        factor = np.sqrt(np.clip(covariance, 0.0, None))
+
+        def colour(white: np.ndarray) -> np.ndarray:
+            return white * factor
+
+    elif covariance.shape == (d, d):
+        values, vectors = np.linalg.eigh(0.5 * (covariance + covariance.T))
+        root = vectors * np.sqrt(np.clip(values, 0.0, None))
+
+        def colour(white: np.ndarray) -> np.ndarray:
+            return white @ root.T
+
+    else:
+        raise ValueError(f"covariance of shape {covariance.shape} does not fit {d} values")
+
+    def sample(n: int, rng: np.random.Generator) -> np.ndarray:
+        white = rng.standard_normal((n, d))
+        return (mean.reshape(-1) + colour(white)).reshape(n, *mean.shape)
+
+    return sample
+
+
+def mean_field_drawer(
+    frame_mean: np.ndarray,
+    frame_std: np.ndarray,
+    hyper: dict,
+    chunk=16,
+    *,
+    gaussians: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+):
     """A ``Result.draw_fn`` for independent Gaussian pixels and independent hyper-parameters.
 
     Noise is drawn for the requested window only, in chunks, so exporting a window of a large
-    image costs memory proportional to the window.
+    image costs memory proportional to the window. ``gaussians`` maps further sites (e.g.
+    ``"psf"``) to the ``(mean, covariance)`` of a Gaussian drawn independently of the image
+    (a mean-field posterior; see :func:`gaussian_sampler` for the covariance layouts).
     """
+    samplers = {name: gaussian_sampler(*q) for name, q in (gaussians or {}).items()}
 
     def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
         window = (Ellipsis,) if region is None else tuple(region)
@@ -169,6 +215,8 @@ def mean_field_drawer(frame_mean: np.ndarray, frame_std: np.ndarray, hyper: dict
         out = {sites.IMAGE: np.concatenate(images)}
         for name, q in hyper.items():
             out[name] = q.sample(n, rng)
+        for name, sample in samplers.items():
+            out[name] = sample(n, rng)
         return out
 
     return draw

@@ -450,11 +450,12 @@ def fit_sparse_ivb(
         "cg_iterations": state.cg_iterations,
         "anneal_sweeps": len(prior_rates),
     }
+    psf_cov = to_numpy(state.psf_cov) if blind else None
+    psf_posterior = {sites.PSF: (psf_np, psf_cov)} if blind else None
     if blind:
         info.update(
             psf_covariance=psf_covariance,
             psf_update=psf_update,
-            psf_cov=to_numpy(state.psf_cov),
             psf_init=start_mode,
             psf_start=psf_start,
         )
@@ -475,5 +476,9 @@ def fit_sparse_ivb(
         converged=converged,
         runtime=time.perf_counter() - start_time,
         info=info,
-        draw_fn=mean_field_drawer(latent_mean[frame], latent_std[frame], hyper),
+        draw_fn=mean_field_drawer(
+            latent_mean[frame], latent_std[frame], hyper, gaussians=psf_posterior
+        ),
+        blind=blind,
+        psf_covariance=psf_cov,
     )

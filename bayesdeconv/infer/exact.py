@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -129,8 +130,8 @@ def fit_exact(
 
     Same conditions as :func:`exact_posterior`. Computed by one IVB sweep of the Fourier family
     with the precisions held fixed, which *is* the exact posterior in this case (tested against
-    dense linear algebra); ``result.elbo[-1]`` equals the log evidence, which is also stored in
-    ``result.info["log_evidence"]`` from the independent formula.
+    dense linear algebra); ``result.elbo[-1]`` equals the log evidence, which is also given as
+    ``result.log_evidence`` from the independent formula.
     """
     exact = exact_posterior(
         model, observed, image_precision=image_precision, noise_precision=noise_precision
@@ -141,6 +142,4 @@ def fit_exact(
     prior.precision, noise.precision = FixedPrecision(alpha), FixedPrecision(gamma)
     fixed = model.with_components(prior=prior, noise=noise)
     result = fit_ivb(fixed, observed, covariance="fourier", progress=False)
-    result.method = "exact"
-    result.info["log_evidence"] = exact.log_evidence
-    return result
+    return dataclasses.replace(result, method="exact", log_evidence=exact.log_evidence)

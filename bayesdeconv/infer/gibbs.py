@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ from bayesdeconv import sites
 from bayesdeconv.infer._common import as_observed, to_numpy
 from bayesdeconv.infer.blind import fit_sparse_ivb
 from bayesdeconv.infer.linalg import jacobi_pcg
-from bayesdeconv.infer.result import Result
+from bayesdeconv.infer.result import Result, SamplePosterior
 from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
@@ -54,24 +53,6 @@ from bayesdeconv.priors.base import GaussianScaleMixturePrior
 from bayesdeconv.priors.hyper import conjugate_gamma
 
 __all__ = ["SamplePosterior", "gibbs_sparse"]
-
-
-@dataclass(frozen=True)
-class SamplePosterior:
-    """A scalar posterior represented by MCMC draws (``mean``, ``std``, ``sample``)."""
-
-    values: np.ndarray
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.values))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.values))
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.choice(self.values, size=n, replace=True)
 
 
 def _draw_image(op, mask, prior, data_rhs, data_diag, w, gamma, start, normal, rtol, max_iter):
@@ -148,9 +129,10 @@ def gibbs_sparse(
     Result
         ``method="gibbs"``: ``mean``/``std`` are the sample mean and std per pixel,
         ``sample``/``draws`` resample the stored chain, ``hyperparameters`` hold the noise
-        precision's draws, ``info["samples"]`` the image draws ``(num_samples, *shape)``
-        and ``info["cg_iterations"]`` the solver cost per sweep. ``psf``/``psf_std`` are
-        ``init``'s (the chain is conditional on that PSF), ``elbo`` is empty, ``n_iter``
+        precision's draws, ``samples`` the image draws ``(num_samples, *shape)``,
+        ``burn_in`` the discarded sweeps and ``info["cg_iterations"]`` the solver cost per
+        sweep. ``psf``/``psf_std`` are ``init``'s (the chain is conditional on that PSF: for
+        a blind model every ``draws()["psf"]`` is that PSF), ``elbo`` is empty, ``n_iter``
         counts all sweeps and ``converged`` is False (no stopping rule). The draws are kept
         in memory: ``num_samples`` latent-size arrays.
     """
@@ -217,19 +199,23 @@ def gibbs_sparse(
     frame = op.frame
     samples = to_numpy(chain[(slice(None), *frame)])
     hyper = {sites.NOISE_PRECISION: SamplePosterior(np.asarray(gammas))}
+    psf = np.asarray(init.psf)
 
     def draw(n: int, generator: np.random.Generator, region=None) -> dict[str, np.ndarray]:
         window = (slice(None),) + (() if region is None else tuple(region))
         pick = generator.integers(0, len(samples), size=n)
-        return {
+        out = {
             sites.IMAGE: samples[window][pick],
             sites.NOISE_PRECISION: np.asarray(gammas)[pick],
         }
+        if model.blind:  # conditional on one PSF: every draw is that PSF
+            out[sites.PSF] = np.broadcast_to(psf, (n, *psf.shape)).copy()
+        return out
 
     return Result(
         mean=latent_mean[frame],
         std=latent_std[frame],
-        psf=np.asarray(init.psf),
+        psf=psf,
         psf_std=np.asarray(init.psf_std),
         elbo=np.empty(0),
         observed=to_numpy(y),
@@ -241,12 +227,13 @@ def gibbs_sparse(
         converged=False,  # a chain has no stopping rule; judge mixing from the draws
         runtime=time.perf_counter() - start_time,
         info={
-            "samples": samples,
-            "burn_in": int(burn_in),
             "cg_iterations": np.asarray(iterations),
             "prior": prior.name,
             "conditional_on_psf": bool(model.blind),
             "frame": frame,
         },
         draw_fn=draw,
+        blind=model.blind,
+        samples=samples,
+        burn_in=int(burn_in),
     )

@@ -1,18 +1,19 @@
-"""The one result type every engine returns."""
+"""The one result type every engine returns, and the scalar posteriors it holds."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Protocol
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import numpy as np
 
 from bayesdeconv import sites
 
-__all__ = ["LogNormalPosterior", "PointValue", "Result", "ScalarPosterior"]
+__all__ = ["LogNormalPosterior", "PointValue", "Result", "SamplePosterior", "ScalarPosterior"]
 
 
 class ScalarPosterior(Protocol):
@@ -64,12 +65,40 @@ class LogNormalPosterior:
         return np.exp(self.loc + self.scale * rng.standard_normal(n))
 
 
+@dataclass(frozen=True)
+class SamplePosterior:
+    """A scalar posterior represented by draws (MCMC or Monte-Carlo): ``mean``, ``std``,
+    ``sample`` (resampling the stored draws)."""
+
+    values: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(self.values, size=n, replace=True)
+
+
 Drawer = Callable[[int, np.random.Generator, tuple | None], dict[str, np.ndarray]]
+"""``draw(n, rng, region)``: ``n`` joint draws by site name, the image limited to ``region``."""
 
 
-@dataclass(eq=False)
+def _read_only(info: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(info or {}))
+
+
+@dataclass(frozen=True, eq=False)
 class Result:
     """Posterior summary of a deconvolution, the same for every engine.
+
+    An immutable record: assigning a field raises ``dataclasses.FrozenInstanceError``; build a
+    modified copy with :func:`dataclasses.replace`. Nothing in the package reads ``info``: every
+    value an engine or a caller acts on has its own typed field.
 
     Attributes
     ----------
@@ -84,19 +113,33 @@ class Result:
     observed : numpy.ndarray
         The data the posterior is conditioned on.
     method : str
-        Engine name (``"exact"``, ``"ivb"``, ``"svi"``, ``"map"``, ``"vadam"``).
+        Engine name (``"exact"``, ``"ivb"``, ``"svi"``, ``"map"``, ``"vadam"``, ``"gibbs"``).
     hyperparameters : dict
         Posterior of each precision by site name (objects with ``mean``, ``std``, ``sample``).
     latent_mean, latent_std : numpy.ndarray
         The same on the whole latent grid (larger than the image for ``boundary="valid"``).
     n_iter : int
-        Iterations or steps run.
+        Iterations or steps run (for a sampler: every sweep, burn-in included).
     converged : bool
         Whether the engine's stopping rule was met before its iteration limit.
     runtime : float
         Wall time of the engine in seconds.
-    info : dict
-        Engine-specific details (covariance family, solver iterations, ...).
+    info : Mapping
+        Read-only engine diagnostics (covariance family, solver iterations, ...), for people;
+        the package never branches on them.
+    draw_fn : callable, optional
+        The sampler behind :meth:`draws` (see ``Drawer``).
+    blind : bool
+        Whether the PSF was estimated; then :meth:`draws` also returns ``psf`` draws.
+    psf_covariance : numpy.ndarray, optional
+        Covariance of a Gaussian PSF posterior over the flattened PSF: ``(n, n)`` (full) or
+        ``(n,)`` (its diagonal), ``n = psf.size`` (blind IVB's q(k)).
+    samples : numpy.ndarray, optional
+        The kept image draws of a sampler, ``(num_samples, *mean.shape)`` (Gibbs).
+    burn_in : int, optional
+        Sweeps a sampler discarded before ``samples`` (Gibbs).
+    log_evidence : float, optional
+        :math:`\\log p(y)` from the closed form (``method="exact"``).
     """
 
     mean: np.ndarray
@@ -112,17 +155,25 @@ class Result:
     n_iter: int
     converged: bool
     runtime: float
-    info: dict = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
     draw_fn: Drawer | None = field(default=None, repr=False)
+    blind: bool = False
+    psf_covariance: np.ndarray | None = field(default=None, repr=False)
+    samples: np.ndarray | None = field(default=None, repr=False)
+    burn_in: int | None = None
+    log_evidence: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "info", _read_only(self.info))
 
     def draws(
         self, n: int, *, seed: int | None = None, region: tuple[slice, ...] | None = None
     ) -> dict[str, np.ndarray]:
         """Joint posterior draws of every site.
 
-        Returns ``{"image": (n, *shape), "<precision site>": (n,), ...}``; ``region`` (a tuple
-        of slices on the image) limits the image draws to a window, which keeps memory small
-        for large images.
+        Returns ``{"image": (n, *shape), "<precision site>": (n,), ...}`` and, for a blind
+        result, ``"psf": (n, *psf.shape)``; ``region`` (a tuple of slices on the image) limits
+        the image draws to a window, which keeps memory small for large images.
         """
         if int(n) < 1:
             raise ValueError(f"number of draws must be at least 1, got {n}")
@@ -134,18 +185,28 @@ class Result:
         """``n`` posterior draws of the sharp image, shape ``(n, *self.mean.shape)``."""
         return self.draws(n, seed=seed)[sites.IMAGE]
 
+    def psf_draws(self, n: int, *, seed: int | None = None) -> np.ndarray:
+        """``n`` posterior draws of the PSF, shape ``(n, *self.psf.shape)``.
+
+        For a known PSF every draw is that PSF; the image is drawn on one pixel only.
+        """
+        corner = (slice(0, 1),) * np.ndim(self.mean)
+        psf = self.draws(n, seed=seed, region=corner).get(sites.PSF)
+        if psf is None:
+            return np.broadcast_to(np.asarray(self.psf), (int(n), *np.shape(self.psf))).copy()
+        return np.asarray(psf)
+
     def credible_interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Equal-tailed per-pixel interval of the posterior marginals.
 
         :math:`\\mu_i \\pm z_{(1+p)/2}\\,\\sigma_i` for the Gaussian posteriors of the VI
         engines (exact for them); the empirical quantiles of the stored draws for a sampler
-        (``info["samples"]``, e.g. ``method="gibbs"``), whose marginals are not Gaussian.
+        (:attr:`samples`, e.g. ``method="gibbs"``), whose marginals are not Gaussian.
         """
         if not 0 < prob < 1:
             raise ValueError(f"prob must lie in (0, 1), got {prob}")
-        samples = self.info.get("samples")
-        if samples is not None:
-            low, high = np.quantile(samples, [0.5 - prob / 2, 0.5 + prob / 2], axis=0)
+        if self.samples is not None:
+            low, high = np.quantile(self.samples, [0.5 - prob / 2, 0.5 + prob / 2], axis=0)
             return low, high
         z = NormalDist().inv_cdf(0.5 + prob / 2)
         return self.mean - z * self.std, self.mean + z * self.std

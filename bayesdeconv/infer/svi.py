@@ -1,4 +1,13 @@
-"""Stochastic variational inference with Pyro's ``SVI`` and the reparameterised ELBO."""
+"""Stochastic variational inference with Pyro's ``SVI`` and the reparameterised ELBO.
+
+One optimisation loop (:func:`run_svi`: validated first evaluation, optional JIT, convergence
+stop, NaN guard) serves both kinds of model :func:`fit_svi` takes: a
+:class:`~bayesdeconv.models.DeconvolutionModel`, which gives a :class:`~bayesdeconv.Result`,
+and any Pyro model callable, e.g. a user's own composition of the package's components,
+which gives a :class:`~bayesdeconv.infer.summarise.PosteriorSummary` of every latent and
+deterministic site. Both fits keep their parameters in a private Pyro parameter store and are
+summarised through ``pyro.infer.Predictive`` (:mod:`bayesdeconv.infer.summarise`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,8 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, overload
 
 import numpy as np
 import pyro
@@ -17,25 +28,37 @@ from tqdm.auto import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.guides import make_guide
-from bayesdeconv.infer._common import (
-    Convergence,
-    as_observed,
-    fixed_precisions,
-    initial_values,
-    mean_field_drawer,
-    to_numpy,
+from bayesdeconv.infer._common import Convergence, as_observed, initial_values
+from bayesdeconv.infer.result import Result
+from bayesdeconv.infer.summarise import (
+    SUMMARY_SAMPLES,
+    PosteriorSummary,
+    deconvolution_result,
+    deconvolution_sites,
+    summarise,
 )
-from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
-__all__ = ["fit_svi"]
+__all__ = ["GENERIC_GUIDES", "fit_svi", "run_svi"]
+
+GENERIC_GUIDES = ("mean-field", "map")
+"""Guide names :func:`fit_svi` builds for a model that is not a ``DeconvolutionModel`` (pass
+any other guide, e.g. ``AutoMultivariateNormal(model)``, as an object)."""
+
+
+@overload
+def fit_svi(model: DeconvolutionModel, observed, /, **options) -> Result: ...
+
+
+@overload
+def fit_svi(model: Callable, /, *args, **options) -> PosteriorSummary: ...
 
 
 def fit_svi(
-    model: DeconvolutionModel,
-    observed,
-    *,
-    guide: str = "mean-field",
+    model,
+    /,
+    *args,
+    guide: str | Callable = "mean-field",
     steps: int = 3000,
     lr: float = 0.02,
     lr_decay: float = 0.01,
@@ -44,9 +67,11 @@ def fit_svi(
     check_every: int = 100,
     seed: int | None = None,
     jit: bool = True,
-    init: dict | None = None,
+    init: dict | Callable | None = None,
     progress: bool = True,
-) -> Result:
+    model_kwargs: Mapping[str, Any] | None = None,
+    summary_samples: int = SUMMARY_SAMPLES,
+) -> Result | PosteriorSummary:
     """Fit ``model`` by maximising the reparameterised ELBO with ``pyro.infer.SVI``.
 
     .. math::
@@ -59,12 +84,18 @@ def fit_svi(
 
     Parameters
     ----------
-    model : DeconvolutionModel
-        Any model of the package (the tensors' device decides CPU or CUDA).
-    observed : array_like
-        The observed image.
-    guide : {"mean-field", "map", "full"}
-        See :func:`bayesdeconv.guides.make_guide`. ``"map"`` reports method ``"map"``.
+    model : DeconvolutionModel or callable
+        Any model of the package (the tensors' device decides CPU or CUDA), called with the
+        observed image; or any Pyro model, called as ``model(*args, **model_kwargs)`` (its
+        observations among the arguments).
+    *args
+        For a ``DeconvolutionModel``: the observed image (array_like). Otherwise the model's
+        positional arguments.
+    guide : str or callable
+        A name: for a ``DeconvolutionModel`` ``"mean-field"``, ``"map"``, ``"full"`` or
+        ``"full-psf"`` (see :func:`bayesdeconv.guides.make_guide`; ``"map"`` reports method
+        ``"map"``), for another model one of :data:`GENERIC_GUIDES`. Or a guide object (an
+        autoguide of ``model``, or any Pyro guide), used as it is.
     steps : int
         Maximum number of optimisation steps.
     lr, lr_decay : float
@@ -79,11 +110,26 @@ def fit_svi(
     jit : bool
         Compile the loss with ``JitTrace_ELBO`` (faster per step on the CPU; see the
         benchmarks); the first evaluation is always a plain, validated ``Trace_ELBO``.
-    init : dict, optional
+    init : dict or callable, optional
         Starting values (constrained space) of latent sites by name, overriding the defaults,
-        e.g. another engine's posterior mean: ``{"image": result.latent_mean}``.
+        e.g. another engine's posterior mean: ``{"image": result.latent_mean}``; for a
+        ``DeconvolutionModel`` also an init strategy of :mod:`bayesdeconv.infer.init`. Only
+        with a guide name (a guide object carries its own ``init_loc_fn``).
     progress : bool
         Show a progress bar on stderr.
+    model_kwargs : Mapping, optional
+        Keyword arguments of a generic model.
+    summary_samples : int
+        ``Predictive`` draws behind the summaries of sites without closed-form moments (see
+        :mod:`bayesdeconv.infer.summarise`; the Normal and point-mass autoguides give the
+        moments of their own sites exactly).
+
+    Returns
+    -------
+    Result or PosteriorSummary
+        A :class:`~bayesdeconv.Result` for a ``DeconvolutionModel``; otherwise the per-site
+        summaries of every latent and deterministic site with ``elbo``, ``n_iter``,
+        ``converged``, ``runtime`` and joint ``draws``.
 
     Notes
     -----
@@ -91,7 +137,16 @@ def fit_svi(
     previous window by less than both ``tol`` (relative) and two standard errors of the
     Monte-Carlo noise. A non-finite loss raises ``FloatingPointError`` with the step number.
     Parameters live in a private Pyro parameter store, so concurrent fits do not interfere
-    with each other or with the user's global store.
+    with each other or with the user's global store. For a blind ``DeconvolutionModel`` the
+    guide's PSF location is projected onto the PSF prior's feasible set after every step
+    (projected stochastic gradient, see ``_psf_location``).
+
+    Examples
+    --------
+    A model of one's own (two exposures sharing one unknown PSF, ``examples/custom_model.py``):
+
+    >>> fit = fit_svi(two_exposures, y1, y2, steps=2000, progress=False)  # doctest: +SKIP
+    >>> fit["psf"].mean.shape, fit["image"].std.shape  # doctest: +SKIP
 
     References
     ----------
@@ -105,160 +160,196 @@ def fit_svi(
         raise ValueError(f"num_particles must be at least 1, got {num_particles}")
     if not lr > 0 or not 0 < lr_decay <= 1:
         raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={lr}, lr_decay={lr_decay}")
+    loop = {
+        "steps": steps,
+        "lr": lr,
+        "lr_decay": lr_decay,
+        "num_particles": num_particles,
+        "tol": tol,
+        "check_every": check_every,
+        "jit": jit,
+        "progress": progress,
+    }
+    if isinstance(model, DeconvolutionModel):
+        if len(args) != 1 or model_kwargs:
+            raise TypeError("fit_svi(model, observed): a DeconvolutionModel takes the image only")
+        return _fit_deconvolution(model, args[0], guide, init, seed, summary_samples, loop)
+    if not callable(model):
+        raise TypeError(f"model must be a DeconvolutionModel or a Pyro model, got {model!r}")
+    return _fit_generic(
+        model, args, dict(model_kwargs or {}), guide, init, seed, summary_samples, loop
+    )
+
+
+def run_svi(
+    model: Callable,
+    guide: Callable,
+    args: tuple = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    steps: int,
+    lr: float,
+    lr_decay: float,
+    num_particles: int,
+    tol: float,
+    check_every: int,
+    jit: bool,
+    progress: bool,
+    max_plate_nesting: int | None = None,
+    after_step: Callable[[], None] | None = None,
+) -> tuple[list[float], bool]:
+    """The SVI loop of :func:`fit_svi` in the current parameter store: ``(losses, converged)``.
+
+    One validated ``Trace_ELBO`` evaluation first (readable shape and support errors), then
+    ``ClippedAdam`` steps on the (optionally compiled) loss with the learning rate decaying
+    geometrically to ``lr * lr_decay``; ``after_step`` runs after every step; a non-finite
+    loss raises ``FloatingPointError``; the convergence stop is :class:`Convergence`.
+    """
+    kwargs = dict(kwargs or {})
+    optim = ClippedAdam({"lr": lr, "lrd": lr_decay ** (1.0 / steps), "clip_norm": 1e3})
+    options: dict[str, Any] = {
+        "num_particles": num_particles,
+        "vectorize_particles": num_particles > 1,
+    }
+    if max_plate_nesting is not None:
+        options["max_plate_nesting"] = max_plate_nesting
+    # one validated evaluation catches shape and support errors with a readable message;
+    # the compiled loss then skips those checks
+    with pyro.validation_enabled(True), torch.no_grad():
+        Trace_ELBO(**options).loss(model, guide, *args, **kwargs)
+    loss_fn = JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
+    svi = SVI(model, guide, optim, loss_fn)
+    losses: list[float] = []
+    converged = False
+    stop = Convergence(check_every, tol)
+    bar = tqdm(range(steps), desc="SVI", file=sys.stderr, disable=not progress, leave=False)
+    for step in bar:
+        with pyro.validation_enabled(False), warnings.catch_warnings():
+            # torch 2.13 marks torch.jit.trace (used by JitTrace_ELBO) as deprecated
+            warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated")
+            loss = svi.step(*args, **kwargs)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"SVI diverged at step {step}: the ELBO became {-loss}. Lower the learning "
+                f"rate (lr={lr}) or check the image scale."
+            )
+        losses.append(loss)
+        if after_step is not None:
+            after_step()
+        if step % 50 == 0:
+            bar.set_postfix(elbo=f"{-loss:.6g}", refresh=False)
+        if tol > 0 and stop(losses):
+            converged = True
+            break
+    bar.close()
+    return losses, converged
+
+
+def _fit_deconvolution(model, observed, guide, init, seed, summary_samples, loop) -> Result:
     start_time = time.perf_counter()
     y = as_observed(model, observed)
     init_values, sigma = initial_values(model, y, init)
     if seed is not None:
         pyro.set_rng_seed(seed)
-    store = pyro.get_param_store()
-    with store.scope() as state:
-        auto = make_guide(model, guide, init_values=init_values, init_scale=min(sigma, 0.1))
-        optim = ClippedAdam({"lr": lr, "lrd": lr_decay ** (1.0 / steps), "clip_norm": 1e3})
-        options = {
-            "num_particles": num_particles,
-            "vectorize_particles": num_particles > 1,
-            "max_plate_nesting": 0,
-        }
-        # one validated evaluation catches shape and support errors with a readable message;
-        # the compiled loss then skips those checks
-        with pyro.validation_enabled(True), torch.no_grad():
-            Trace_ELBO(**options).loss(model, auto, y)
-        loss_fn = (
-            JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
+    with pyro.get_param_store().scope() as state:
+        if isinstance(guide, str):
+            auto = make_guide(model, guide, init_values=init_values, init_scale=min(sigma, 0.1))
+        else:
+            auto = guide
+        after = (lambda: _project_psf(model, auto)) if model.blind else None
+        losses, converged = run_svi(
+            model, auto, (y,), max_plate_nesting=0, after_step=after, **loop
         )
-        svi = SVI(model, auto, optim, loss_fn)
-        losses: list[float] = []
-        converged = False
-        stop = Convergence(check_every, tol)
-        bar = tqdm(range(steps), desc="SVI", file=sys.stderr, disable=not progress, leave=False)
-        for step in bar:
-            with pyro.validation_enabled(False), warnings.catch_warnings():
-                # torch 2.13 marks torch.jit.trace (used by JitTrace_ELBO) as deprecated
-                warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated")
-                loss = svi.step(y)
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"SVI diverged at step {step}: the ELBO became {-loss}. Lower the learning "
-                    f"rate (lr={lr}) or check the image scale."
-                )
-            losses.append(loss)
-            if model.blind:
-                _project_psf(model, auto)
-            if step % 50 == 0:
-                bar.set_postfix(elbo=f"{-loss:.6g}", refresh=False)
-            if tol > 0 and stop(losses):
-                converged = True
-                break
-        bar.close()
-        summary = _summarise(model, auto)
-    runtime = time.perf_counter() - start_time
-
-    op = model.operator
-    latent_mean, latent_std, hyper = summary
-    frame_mean = latent_mean[op.frame]
-    frame_std = latent_std[op.frame]
-
-    if isinstance(auto, AutoNormal | AutoDelta | AutoGuideList):
-        draw = mean_field_drawer(frame_mean, frame_std, hyper)
-    else:
-
-        def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-            sub = (slice(None),) * op.ndim if region is None else region
-            out = {sites.IMAGE: _guide_draws(auto, state, n, rng, op, sub)}
-            for name, q in hyper.items():
-                out[name] = q.sample(n, rng)
-            return out
-
-    psf, psf_std = hyper.pop(sites.PSF, (to_numpy(op.psf), np.zeros(op.psf.shape)))
-    return Result(
-        mean=frame_mean,
-        std=frame_std,
-        psf=psf,
-        psf_std=psf_std,
+        summary = summarise(
+            model,
+            (y,),
+            guide=auto,
+            return_sites=deconvolution_sites(model),
+            num_samples=summary_samples,
+            seed=seed,
+            param_state=state,
+        )
+    exact = all(s.exact for s in summary.sites.values())
+    name = guide if isinstance(guide, str) else type(guide).__name__
+    return deconvolution_result(
+        model,
+        y,
+        summary,
+        method="map" if guide == "map" or isinstance(auto, AutoDelta) else "svi",
         elbo=-np.asarray(losses),
-        observed=to_numpy(y),
-        method="map" if guide == "map" else "svi",
-        hyperparameters=hyper,
-        latent_mean=latent_mean,
-        latent_std=latent_std,
         n_iter=len(losses),
         converged=converged,
-        runtime=runtime,
-        info={"guide": guide, "num_particles": num_particles, "lr": lr},
-        draw_fn=draw,
+        runtime=time.perf_counter() - start_time,
+        info={
+            "guide": name,
+            "num_particles": loop["num_particles"],
+            "lr": loop["lr"],
+            "summary_samples": summary.num_samples,
+        },
+        factorised=exact and isinstance(auto, AutoNormal | AutoDelta),
     )
 
 
-def _hyper_sites(model: DeconvolutionModel) -> list[str]:
-    return [name for name, spec in model.hyperparameters().items() if spec.learned]
+def _fit_generic(model, args, kwargs, guide, init, seed, summary_samples, loop):
+    start_time = time.perf_counter()
+    if isinstance(guide, str):
+        if guide not in GENERIC_GUIDES:
+            raise ValueError(
+                f"guide={guide!r} for a model of your own: choose one of {GENERIC_GUIDES} or "
+                "pass a guide object, e.g. pyro.infer.autoguide.AutoMultivariateNormal(model)"
+            )
+        if callable(init):
+            raise TypeError("init for a model of your own is a dict of site values")
+    elif init is not None:
+        raise ValueError("init applies to a guide name; give a guide object its own init_loc_fn")
+    if seed is not None:
+        pyro.set_rng_seed(seed)
+    with pyro.get_param_store().scope() as state:
+        if isinstance(guide, str):
+            values = {name: torch.as_tensor(value) for name, value in (init or {}).items()}
+            auto = make_guide(model, guide, init_values=values)
+        else:
+            auto = guide
+        losses, converged = run_svi(model, auto, args, kwargs, **loop)
+        summary = summarise(
+            model,
+            args,
+            kwargs,
+            guide=auto,
+            num_samples=summary_samples,
+            seed=seed,
+            param_state=state,
+        )
+    return PosteriorSummary(
+        sites=summary.sites,
+        num_samples=summary.num_samples,
+        elbo=-np.asarray(losses),
+        n_iter=len(losses),
+        converged=converged,
+        runtime=time.perf_counter() - start_time,
+        draw_fn=summary.draw_fn,
+    )
 
 
-def _psf_loc(auto):
-    """The guide parameter holding the PSF mean (blind models), viewed on the PSF grid."""
+def _psf_location(auto) -> torch.Tensor:
+    """The guide parameter holding the PSF location (blind models), on the PSF grid.
+
+    The projection after each step changes the parameter itself, in place: a projected
+    stochastic gradient step, which no sampling API (``median``, ``quantiles``, ``Predictive``)
+    can do, so this is the one place that reaches a guide's parameters. It uses the public
+    module attributes of Pyro's autoguides: ``locs.<site>`` of ``AutoNormal`` and ``loc`` of
+    the ``AutoMultivariateNormal`` that ``make_guide(..., "full-psf")`` puts first in its
+    ``AutoGuideList`` (over the PSF alone, whose unconstrained value is the PSF itself).
+    """
     if isinstance(auto, AutoGuideList):
         return auto[0].loc
     if isinstance(auto, AutoNormal):
-        return auto.locs.psf
+        return getattr(auto.locs, sites.PSF)
     raise ValueError(f"{type(auto).__name__} is not supported for blind models")
 
 
 def _project_psf(model: DeconvolutionModel, auto) -> None:
-    """Keep the PSF mean feasible for its prior (projected stochastic gradient)."""
+    """Keep the PSF location feasible for its prior (projected stochastic gradient)."""
     with torch.no_grad():
-        loc = _psf_loc(auto)
+        loc = _psf_location(auto)
         loc.copy_(model.psf_prior.project(loc))
-
-
-def _summarise(model: DeconvolutionModel, auto) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Image mean/std on the latent grid and precision posteriors, read off the guide.
-
-    For blind models the returned dict also holds ``(psf mean, psf std)`` under ``"psf"``.
-    """
-    hyper: dict = {}
-    with torch.no_grad():
-        if model.blind:
-            size = model.psf_prior.size
-            if isinstance(auto, AutoGuideList):
-                mvn = auto[0]
-                psf_std = mvn.scale[:, None] * mvn.scale_tril
-                psf_std = psf_std.pow(2).sum(1).sqrt()
-                hyper[sites.PSF] = (
-                    to_numpy(mvn.loc.reshape(size)),
-                    to_numpy(psf_std.reshape(size)),
-                )
-                auto = auto[1]
-            elif isinstance(auto, AutoNormal):
-                hyper[sites.PSF] = (to_numpy(auto.locs.psf), to_numpy(auto.scales.psf))
-            else:
-                raise ValueError(f"{type(auto).__name__} is not supported for blind models")
-        if isinstance(auto, AutoNormal):
-            mean = to_numpy(auto.locs.image)
-            std = to_numpy(auto.scales.image)
-            for name in _hyper_sites(model):
-                loc, scale = getattr(auto.locs, name), getattr(auto.scales, name)
-                hyper[name] = LogNormalPosterior(float(loc), float(scale))
-        elif isinstance(auto, AutoDelta):
-            medians = auto.median()
-            mean = to_numpy(medians[sites.IMAGE])
-            std = np.zeros_like(mean)
-            for name in _hyper_sites(model):
-                hyper[name] = PointValue(float(medians[name]))
-        else:
-            draws = [auto() for _ in range(500)]
-            stack = torch.stack([d[sites.IMAGE] for d in draws])
-            mean, std = to_numpy(stack.mean(0)), to_numpy(stack.std(0))
-            for name in _hyper_sites(model):
-                values = np.array([float(d[name]) for d in draws])
-                log = np.log(values)
-                hyper[name] = LogNormalPosterior(float(log.mean()), float(log.std(ddof=1)))
-    hyper.update(fixed_precisions(model))
-    return mean, std, hyper
-
-
-def _guide_draws(auto, state, n: int, rng: np.random.Generator, op, sub) -> np.ndarray:
-    """Draw images from a general guide inside its own parameter store."""
-    seed = int(rng.integers(2**31))
-    with pyro.get_param_store().scope(state), torch.no_grad(), torch.random.fork_rng():
-        torch.manual_seed(seed)
-        images = [to_numpy(op.crop(auto()[sites.IMAGE])) for _ in range(n)]
-    return np.stack(images)[(slice(None), *sub)]

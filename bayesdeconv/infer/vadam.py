@@ -14,15 +14,16 @@ from pyro.infer.mcmc.util import initialize_model
 from tqdm.auto import tqdm
 
 from bayesdeconv import sites
-from bayesdeconv.infer._common import (
-    Convergence,
-    as_observed,
-    fixed_precisions,
-    initial_values,
-    mean_field_drawer,
-    to_numpy,
-)
+from bayesdeconv.infer._common import Convergence, as_observed, initial_values, to_numpy
 from bayesdeconv.infer.result import LogNormalPosterior, Result
+from bayesdeconv.infer.summarise import (
+    SUMMARY_SAMPLES,
+    SiteSummary,
+    deconvolution_result,
+    deconvolution_sites,
+    summarise,
+    transform_kind,
+)
 from bayesdeconv.infer.vadam_optimizer import Vadam
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
@@ -80,6 +81,7 @@ def fit_vadam(
     seed: int | None = None,
     init: dict | None = None,
     progress: bool = True,
+    summary_samples: int = SUMMARY_SAMPLES,
 ) -> Result:
     """Fit a mean-field Gaussian posterior with the :class:`Vadam` optimizer.
 
@@ -120,12 +122,17 @@ def fit_vadam(
         e.g. ``{"psf": kernel}``.
     progress : bool
         Progress bar on stderr.
+    summary_samples : int
+        ``Predictive`` draws behind the summaries of sites that are not latent values of the
+        Gaussian (e.g. a deterministic image site of a generator prior); latent real-valued
+        sites have the Gaussian's exact moments, positive ones its exact log-normal.
 
     Returns
     -------
     Result
         ``method="vadam"``; ``elbo`` is the per-step Monte-Carlo ELBO
-        :math:`-f(\\theta) + H[q]`; the image std is :math:`(N s + \\lambda)^{-1/2}`.
+        :math:`-f(\\theta) + H[q]`; the image std is :math:`(N s + \\lambda)^{-1/2}`. For a
+        blind model ``draws`` include the PSF from its mean-field Gaussian.
 
     References
     ----------
@@ -165,6 +172,9 @@ def fit_vadam(
         loss.backward()
         return loss
 
+    by_name = dict(zip(names, params, strict=True))
+    psf_mean = by_name.get(sites.PSF) if model.blind else None
+
     elbos: list[float] = []
     losses: list[float] = []  # -ELBO, for the convergence rule
     converged = False
@@ -173,10 +183,10 @@ def fit_vadam(
     with pyro.validation_enabled(False):
         for step in bar:
             loss = optimizer.step(closure)
-            if model.blind:  # projected stochastic gradient, as in fit_svi
+            if psf_mean is not None:  # projected stochastic gradient, as in fit_svi
                 with torch.no_grad():
-                    psf_mean = params[names.index(sites.PSF)]
-                    psf_mean.copy_(model.psf_prior.project(psf_mean.reshape(-1)).reshape(psf_mean.shape))
+                    feasible = model.psf_prior.project(psf_mean.reshape(-1))
+                    psf_mean.copy_(feasible.reshape(psf_mean.shape))
             schedule.step()
             entropy = sum(
                 float(_HALF_LOG_2PI_E * p.numel() - 0.5 * optimizer.precision(p).log().sum())
@@ -197,44 +207,56 @@ def fit_vadam(
                 break
     bar.close()
 
-    op = model.operator
-    by_name = dict(zip(names, params, strict=True))
-    latent_mean = to_numpy(by_name[sites.IMAGE])
-    latent_std = to_numpy(optimizer.precision(by_name[sites.IMAGE]).rsqrt())
-    hyper: dict = {}
-    for name in names:
-        if name in (sites.IMAGE, sites.PSF):
-            continue
-        probe = torch.tensor([-1.0, 0.0, 2.0], dtype=model.dtype)
-        if not torch.allclose(transforms[name].inv(probe), probe.exp()):  # to constrained
-            raise ValueError(f"site {name!r} is not a positive scalar; cannot summarise it")
-        loc = float(by_name[name].detach())
-        scale = float(optimizer.precision(by_name[name]).rsqrt())
-        hyper[name] = LogNormalPosterior(loc, scale)
-    hyper.update(fixed_precisions(model))
-    frame_mean, frame_std = latent_mean[op.frame], latent_std[op.frame]
-    draw = mean_field_drawer(frame_mean, frame_std, hyper)
-
-    if model.blind:
-        psf = to_numpy(by_name[sites.PSF])
-        psf_std = to_numpy(optimizer.precision(by_name[sites.PSF]).rsqrt())
-    else:
-        psf = to_numpy(op.psf)
-        psf_std = np.zeros_like(psf)
-    return Result(
-        mean=frame_mean,
-        std=frame_std,
-        psf=psf,
-        psf_std=psf_std,
-        elbo=np.asarray(elbos),
-        observed=to_numpy(y),
+    with torch.no_grad():
+        locs = {name: by_name[name].detach().clone() for name in names}
+        scales = {name: optimizer.precision(by_name[name]).rsqrt() for name in names}
+    summary = summarise(
+        model,
+        (y,),
+        posterior=_gaussian_sampler(locs, scales, transforms),
+        return_sites=deconvolution_sites(model),
+        exact=_exact_moments(locs, scales, transforms),
+        num_samples=summary_samples,
+        seed=seed,
+    )
+    return deconvolution_result(
+        model,
+        y,
+        summary,
         method="vadam",
-        hyperparameters=hyper,
-        latent_mean=latent_mean,
-        latent_std=latent_std,
+        elbo=np.asarray(elbos),
         n_iter=len(elbos),
         converged=converged,
         runtime=time.perf_counter() - start_time,
         info={"num_data": num_data, "num_samples": num_samples, "lr": lr},
-        draw_fn=draw,
+        factorised=all(s.exact for s in summary.sites.values()),
     )
+
+
+def _exact_moments(locs: dict, scales: dict, transforms: dict) -> dict[str, SiteSummary]:
+    """The Gaussian's marginals of the latent sites, in closed form where the map from
+    unconstrained values is the identity (the image, the PSF) or exp (scalar precisions)."""
+    out = {}
+    for name, loc in locs.items():
+        mean, std = to_numpy(loc), to_numpy(scales[name])
+        kind = transform_kind(transforms[name].inv, loc.detach().cpu())
+        if kind == "identity":
+            out[name] = SiteSummary(mean.astype(np.float64), std.astype(np.float64), exact=True)
+        elif kind == "exp" and loc.numel() == 1:
+            q = LogNormalPosterior(float(loc), float(scales[name]))
+            out[name] = SiteSummary(np.asarray(q.mean), np.asarray(q.std), exact=True, posterior=q)
+    return out
+
+
+def _gaussian_sampler(locs: dict, scales: dict, transforms: dict):
+    """``sample(n)``: draws of the latent sites from Vadam's mean-field Gaussian over the
+    unconstrained values, mapped to the constrained space."""
+
+    def sample(n: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, loc in locs.items():
+            noise = torch.randn((n, *loc.shape), dtype=loc.dtype, device=loc.device)
+            out[name] = transforms[name].inv(loc + scales[name] * noise)
+        return out
+
+    return sample

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -99,9 +101,8 @@ def test_plot_elbo_on_given_axes(ivb_result):
 
 
 def test_plot_elbo_svi_running_median():
-    result = gaussian_result((4, 4))
-    result.method = "svi"
-    result.elbo = -1.0 / np.arange(1, 201) + 0.01 * np.random.default_rng(0).standard_normal(200)
+    elbo = -1.0 / np.arange(1, 201) + 0.01 * np.random.default_rng(0).standard_normal(200)
+    result = dataclasses.replace(gaussian_result((4, 4)), method="svi", elbo=elbo)
     fig = Figure()
     ax = plot_elbo(result, ax=fig.add_subplot())
     assert len(ax.lines) == 2

@@ -93,7 +93,7 @@ def test_chain_matches_the_exact_posterior_in_the_gaussian_limit():
     data_rhs = op.circulant_adjoint(op.embed(y) * op.latent_mask(mask))
     mean = (covariance @ (GAMMA * data_rhs.reshape(-1).numpy())).reshape(op.latent_shape)
     std = np.sqrt(np.diag(covariance)).reshape(op.latent_shape)
-    assert result.method == "gibbs" and result.info["samples"].shape == (1500, *SHAPE)
+    assert result.method == "gibbs" and result.samples.shape == (1500, *SHAPE)
     assert np.abs(result.latent_mean - mean).max() < 5 * std.max() / np.sqrt(1500)
     np.testing.assert_allclose(result.latent_std, std, rtol=0.1)
     assert result.hyperparameters["noise_precision"].mean == GAMMA
@@ -148,7 +148,7 @@ def test_gibbs_mean_is_as_good_as_ivb(hole_problem):
 
 def test_gibbs_credible_interval_uses_the_draws(hole_problem):
     result = hole_problem["gibbs"]
-    samples = result.info["samples"]
+    samples = result.samples
     low, high = result.credible_interval(0.9)
     inside = (samples >= low) & (samples <= high)
     # equal-tailed empirical quantiles: ~90 % of the draws inside at every pixel
@@ -167,7 +167,7 @@ def test_deconvolve_gibbs_blind_and_errors():
         y, psf_size=5, prior="sparse", method="gibbs", steps=10, progress=False, seed=1
     )
     assert result.method == "gibbs" and result.info["conditional_on_psf"]
-    assert result.info["samples"].shape == (10, 28, 28)
+    assert result.samples.shape == (10, 28, 28)
     assert result.psf.min() >= 0 and result.psf.sum() == pytest.approx(1.0)
     assert np.isfinite(result.std).all() and (result.std > 0).all()
     with pytest.raises(ValueError, match="sparse-gradient"):
