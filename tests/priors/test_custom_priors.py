@@ -292,7 +292,7 @@ def test_gibbs_samples_the_diagonal_prior(problem):
         progress=False,
     )
     assert result.method == "gibbs"
-    assert result.info["samples"].shape == (5, N, N)
+    assert result.samples.shape == (5, N, N)
     assert result.mean.shape == result.std.shape == (N, N)
     assert (result.std > 0).all()
     assert _gain(result, problem) > 3.0  # measured +12.5 dB
