@@ -218,7 +218,7 @@ def test_gradient_psf_updates_match_closed_form_full(problem, fits, update):
     strict=True,
     reason="known defect: with the piecewise ARD prior the mean-field q(x)q(w) drives the "
     "variance of flat regions to the same floor with or without data, so holes look as "
-    "certain as observed pixels; see docs/architecture.md and tests/infer/test_gibbs.py",
+    "certain as observed pixels; see docs/limitations.md and tests/infer/test_gibbs.py",
 )
 def test_hole_std_exceeds_observed_std(problem):
     mask = np.ones((N, N), dtype=bool)
