@@ -253,7 +253,7 @@ def fit_sparse_ivb(
         that falls below :math:`b`, i.e. they start from a smooth, nearly convex prior and
         sharpen it. Coordinate ascent on the near-log prior otherwise stalls on the blurred
         ramps it starts from; with it the final ELBO (same model) is higher and the image
-        sharper (about 7 dB on the piecewise test image of ``tests/test_blind.py``). Default:
+        sharper (about 7 dB on the piecewise test image of ``tests/infer/test_blind.py``). Default:
         on for a known PSF, off for blind runs, where the smooth early prior pulls the PSF
         towards no blur. ``Result.info["anneal_sweeps"]`` counts these sweeps; the ELBO is
         monotone after them.

@@ -82,7 +82,7 @@ def test_search_recovers_a_motion_kernel(angle):
     delta[S // 2, S // 2] = 1.0
     # a search that stays near the no-blur kernel fails both (delta: L1 1.79, NCC 0.41);
     # the search is a start, a little wider than the truth (L1 0.49-0.94 here), which the
-    # variational sweeps then sharpen (tests/test_blind.py)
+    # variational sweeps then sharpen (tests/infer/test_blind.py)
     assert _ncc(found, psf) > 0.8 > 0.5 > _ncc(delta, psf)
     assert _l1_up_to_shift(found, psf) < 1.1 < _l1_up_to_shift(delta, psf)
 
