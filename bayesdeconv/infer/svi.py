@@ -28,13 +28,17 @@ from tqdm.auto import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.guides import make_guide
-from bayesdeconv.infer._common import Convergence, as_observed, initial_values
+from bayesdeconv.infer._common import (
+    Convergence,
+    as_observed,
+    deconvolution_result,
+    deconvolution_sites,
+    initial_values,
+)
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.summarise import (
     SUMMARY_SAMPLES,
     PosteriorSummary,
-    deconvolution_result,
-    deconvolution_sites,
     summarise,
 )
 from bayesdeconv.models.deconvolution import DeconvolutionModel
