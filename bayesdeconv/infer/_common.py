@@ -1,24 +1,33 @@
-"""Helpers shared by the engines: input conversion, starting values, samplers."""
+"""Helpers shared by the engines: input conversion, starting values, samplers, results."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from bayesdeconv import sites
+from bayesdeconv.infer.result import PointValue, Result
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdeconv.infer.summarise import PosteriorSummary
 
 __all__ = [
     "Convergence",
     "as_observed",
+    "deconvolution_result",
+    "deconvolution_sites",
     "fixed_precisions",
     "gaussian_sampler",
     "mean_field_drawer",
     "estimate_noise_std",
     "initial_image",
     "initial_values",
+    "learned_precisions",
     "to_numpy",
 ]
 
@@ -146,8 +155,6 @@ class Convergence:
 
 def fixed_precisions(model: DeconvolutionModel) -> dict:
     """Point values for the precisions the model holds fixed (no hyper-prior)."""
-    from bayesdeconv.infer.result import PointValue
-
     return {
         name: PointValue(spec.value)
         for name, spec in model.hyperparameters().items()
@@ -220,3 +227,97 @@ def mean_field_drawer(
         return out
 
     return draw
+
+
+def deconvolution_sites(model: DeconvolutionModel) -> list[str]:
+    """The sites a :class:`~bayesdeconv.Result` reports: the image, the PSF (blind) and the
+    learned precisions."""
+    names = [sites.IMAGE] + ([sites.PSF] if model.blind else [])
+    return names + learned_precisions(model)
+
+
+def learned_precisions(model: DeconvolutionModel) -> list[str]:
+    """The precision sites the model learns (those with a hyper-prior)."""
+    return [name for name, spec in model.hyperparameters().items() if spec.learned]
+
+
+def _window(frame: tuple[slice, ...], region, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``region`` (slices on the observed frame) as slices on the latent grid."""
+    if region is None:
+        return tuple(frame)
+    out = []
+    for sl, sub, n in zip(frame, tuple(region), shape, strict=True):
+        picked = range(*sl.indices(n))[sub]
+        out.append(slice(picked.start, picked.stop, picked.step))
+    return tuple(out)
+
+
+def deconvolution_result(
+    model: DeconvolutionModel,
+    observed: torch.Tensor,
+    summary: PosteriorSummary,
+    *,
+    method: str,
+    elbo: np.ndarray,
+    n_iter: int,
+    converged: bool,
+    runtime: float,
+    info: Mapping[str, Any],
+    factorised: bool,
+) -> Result:
+    """The :class:`~bayesdeconv.Result` of a deconvolution fit from its site summaries.
+
+    ``factorised``: the posterior is a product of independent Gaussians over the image pixels,
+    the PSF values and the precisions with the summaries' exact moments (a mean-field guide or
+    Vadam), so :meth:`Result.draws` draws only the requested window from those moments;
+    otherwise the draws come from the summary's ``Predictive`` sampler (joint, one chunk of
+    latent images in memory at a time).
+    """
+    op = model.operator
+    image = summary[sites.IMAGE]
+    hyper: dict = {}
+    for name in learned_precisions(model):
+        q = summary[name].posterior
+        if q is None:
+            raise ValueError(f"site {name!r} is not a scalar; cannot summarise it")
+        hyper[name] = q
+    fixed = fixed_precisions(model)
+    hyper.update(fixed)
+    if model.blind:
+        psf, psf_std = summary[sites.PSF].mean, summary[sites.PSF].std
+    else:
+        psf = to_numpy(op.psf).astype(np.float64)
+        psf_std = np.zeros_like(psf)
+    frame = op.frame
+    frame_mean, frame_std = image.mean[frame], image.std[frame]
+    if factorised:
+        psf_posterior = {sites.PSF: (psf, psf_std.reshape(-1) ** 2)} if model.blind else None
+        draw = mean_field_drawer(frame_mean, frame_std, hyper, gaussians=psf_posterior)
+    else:
+
+        def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+            window = _window(frame, region, op.latent_shape)
+            seed = int(rng.integers(2**31))
+            out = summary.draws(n, seed=seed, crop={sites.IMAGE: window})
+            for name, q in fixed.items():
+                out[name] = q.sample(n, rng)
+            return out
+
+    return Result(
+        mean=frame_mean,
+        std=frame_std,
+        psf=psf,
+        psf_std=psf_std,
+        elbo=np.asarray(elbo, dtype=np.float64),
+        observed=to_numpy(observed),
+        method=method,
+        hyperparameters=hyper,
+        latent_mean=image.mean,
+        latent_std=image.std,
+        n_iter=int(n_iter),
+        converged=bool(converged),
+        runtime=float(runtime),
+        info=info,
+        draw_fn=draw,
+        blind=model.blind,
+    )

@@ -273,8 +273,8 @@ def fit_sparse_ivb(
     -------
     Result
         ``method="ivb"``. ``psf``/``psf_std`` hold q(k)'s mean (on the simplex) and marginal
-        std; ``std`` the mean-field image std; ``elbo`` the finest scale's trace; ``info`` has
-        the per-scale traces, the PSF covariance and the learned noise level; for a blind fit
+        std; ``psf_covariance`` q(k)'s covariance; ``std`` the mean-field image std; ``elbo``
+        the finest scale's trace; the read-only ``info`` has the per-scale traces; for a blind fit
         also ``psf_init``, ``psf_start`` and, after a search, ``psf_search`` (each candidate's
         ``settings``, ``elbo`` and ``psf``) and ``psf_search_seconds``.
     """

@@ -50,16 +50,12 @@ from pyro.infer.autoguide import AutoDelta, AutoGuide
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_value
 from torch.distributions import biject_to
 
-from bayesdeconv import sites as site_names
-from bayesdeconv.infer._common import fixed_precisions, mean_field_drawer, to_numpy
 from bayesdeconv.infer.result import (
     LogNormalPosterior,
     PointValue,
-    Result,
     SamplePosterior,
     ScalarPosterior,
 )
-from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 __all__ = [
     "CHUNK",
@@ -67,8 +63,6 @@ __all__ = [
     "LatentSampler",
     "PosteriorSummary",
     "SiteSummary",
-    "deconvolution_result",
-    "deconvolution_sites",
     "guide_marginals",
     "summarise",
     "transform_kind",
@@ -435,92 +429,3 @@ def summarise(
         return {name: np.concatenate(values) for name, values in parts.items()}
 
     return PosteriorSummary(sites=summaries, num_samples=count if missing else 0, draw_fn=draw)
-
-
-def deconvolution_sites(model: DeconvolutionModel) -> list[str]:
-    """The sites a :class:`~bayesdeconv.Result` reports: the image, the PSF (blind) and the
-    learned precisions."""
-    names = [site_names.IMAGE] + ([site_names.PSF] if model.blind else [])
-    return names + [name for name, spec in model.hyperparameters().items() if spec.learned]
-
-
-def _window(frame: tuple[slice, ...], region, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    """``region`` (slices on the observed frame) as slices on the latent grid."""
-    if region is None:
-        return tuple(frame)
-    out = []
-    for sl, sub, n in zip(frame, tuple(region), shape, strict=True):
-        picked = range(*sl.indices(n))[sub]
-        out.append(slice(picked.start, picked.stop, picked.step))
-    return tuple(out)
-
-
-def deconvolution_result(
-    model: DeconvolutionModel,
-    observed: torch.Tensor,
-    summary: PosteriorSummary,
-    *,
-    method: str,
-    elbo: np.ndarray,
-    n_iter: int,
-    converged: bool,
-    runtime: float,
-    info: Mapping[str, Any],
-    factorised: bool,
-) -> Result:
-    """The :class:`~bayesdeconv.Result` of a deconvolution fit from its site summaries.
-
-    ``factorised``: the posterior is a product of independent Gaussians over the image pixels,
-    the PSF values and the precisions with the summaries' exact moments (a mean-field guide or
-    Vadam), so :meth:`Result.draws` draws only the requested window from those moments;
-    otherwise the draws come from the summary's ``Predictive`` sampler (joint, one chunk of
-    latent images in memory at a time).
-    """
-    op = model.operator
-    image = summary[site_names.IMAGE]
-    hyper: dict = {}
-    for name in deconvolution_sites(model)[1 + model.blind :]:
-        q = summary[name].posterior
-        if q is None:
-            raise ValueError(f"site {name!r} is not a scalar; cannot summarise it")
-        hyper[name] = q
-    fixed = fixed_precisions(model)
-    hyper.update(fixed)
-    if model.blind:
-        psf, psf_std = summary[site_names.PSF].mean, summary[site_names.PSF].std
-    else:
-        psf = to_numpy(op.psf).astype(np.float64)
-        psf_std = np.zeros_like(psf)
-    frame = op.frame
-    frame_mean, frame_std = image.mean[frame], image.std[frame]
-    if factorised:
-        psf_posterior = {site_names.PSF: (psf, psf_std.reshape(-1) ** 2)} if model.blind else None
-        draw = mean_field_drawer(frame_mean, frame_std, hyper, gaussians=psf_posterior)
-    else:
-
-        def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-            window = _window(frame, region, op.latent_shape)
-            seed = int(rng.integers(2**31))
-            out = summary.draws(n, seed=seed, crop={site_names.IMAGE: window})
-            for name, q in fixed.items():
-                out[name] = q.sample(n, rng)
-            return out
-
-    return Result(
-        mean=frame_mean,
-        std=frame_std,
-        psf=psf,
-        psf_std=psf_std,
-        elbo=np.asarray(elbo, dtype=np.float64),
-        observed=to_numpy(observed),
-        method=method,
-        hyperparameters=hyper,
-        latent_mean=image.mean,
-        latent_std=image.std,
-        n_iter=int(n_iter),
-        converged=bool(converged),
-        runtime=float(runtime),
-        info=info,
-        draw_fn=draw,
-        blind=model.blind,
-    )

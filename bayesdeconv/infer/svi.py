@@ -28,13 +28,17 @@ from tqdm.auto import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.guides import make_guide
-from bayesdeconv.infer._common import Convergence, as_observed, initial_values
+from bayesdeconv.infer._common import (
+    Convergence,
+    as_observed,
+    deconvolution_result,
+    deconvolution_sites,
+    initial_values,
+)
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.summarise import (
     SUMMARY_SAMPLES,
     PosteriorSummary,
-    deconvolution_result,
-    deconvolution_sites,
     summarise,
 )
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -141,18 +145,19 @@ def fit_svi(
     guide's PSF location is projected onto the PSF prior's feasible set after every step
     (projected stochastic gradient, see ``_psf_location``).
 
-    Examples
-    --------
-    A model of one's own (two exposures sharing one unknown PSF, ``examples/custom_model.py``):
-
-    >>> fit = fit_svi(two_exposures, y1, y2, steps=2000, progress=False)  # doctest: +SKIP
-    >>> fit["psf"].mean.shape, fit["image"].std.shape  # doctest: +SKIP
-
     References
     ----------
     .. [1] D. P. Kingma, M. Welling, "Auto-encoding variational Bayes", ICLR 2014.
     .. [2] M. D. Hoffman, D. M. Blei, C. Wang, J. Paisley, "Stochastic variational inference",
        JMLR 14, 2013.
+
+    Examples
+    --------
+    A model of one's own (a blurred and a noisy exposure of one scene sharing one unknown PSF,
+    ``examples/custom_model.py``):
+
+    >>> fit = fit_svi(two_exposures, long, short, steps=2000, progress=False)  # doctest: +SKIP
+    >>> fit["psf"].mean.shape, fit["image"].std.shape  # doctest: +SKIP
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")

@@ -14,13 +14,18 @@ from pyro.infer.mcmc.util import initialize_model
 from tqdm.auto import tqdm
 
 from bayesdeconv import sites
-from bayesdeconv.infer._common import Convergence, as_observed, initial_values, to_numpy
+from bayesdeconv.infer._common import (
+    Convergence,
+    as_observed,
+    deconvolution_result,
+    deconvolution_sites,
+    initial_values,
+    to_numpy,
+)
 from bayesdeconv.infer.result import LogNormalPosterior, Result
 from bayesdeconv.infer.summarise import (
     SUMMARY_SAMPLES,
     SiteSummary,
-    deconvolution_result,
-    deconvolution_sites,
     summarise,
     transform_kind,
 )
