@@ -64,22 +64,10 @@ def test_custom_gsm_prior_runs_with_ivb_gibbs_and_svi():
 def test_custom_model_example_recovers_the_scene_and_the_shared_psf():
     """examples/custom_model.py: fit_svi on a Pyro model of one's own (a blurred and a noisy
     exposure of one scene, one unknown PSF) beats both exposures and finds the PSF's shift."""
-    env = {**os.environ, "BAYESDECONV_SMOKE": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "custom_model.py")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=True,
-    ).stdout
-    lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    lines = _run_smoke("custom_model.py")
 
-    def decibels(key: str) -> float:
-        return float(lines[key].split("PSNR")[1].split("dB")[0])
-
-    observed = max(decibels("long exposure (blurred)"), decibels("short exposure (noisy)"))
-    assert decibels("posterior mean") > observed + 2.0
+    observed = max(_psnr(lines["long exposure (blurred)"]), _psnr(lines["short exposure (noisy)"]))
+    assert _psnr(lines["posterior mean"]) > observed + 2.0
     error, start = lines["PSF L1 error"].split("(start")
     assert float(error) < 0.85 * float(start.rstrip(")"))
     estimate, truth = lines["PSF centroid"].split(", true")
