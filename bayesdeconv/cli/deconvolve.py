@@ -185,7 +185,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         psf_tiff = tiff if result.psf.ndim == image.ndim else {}
         files.append(Output(args.psf_output, lambda p: write_tiff(p, result.psf, **psf_tiff)))
     if args.report is not None:
-        from bayesdeconv.diagnostics.plots import save_report  # looked up at run time
+        from bayesdeconv.diagnostics.plots import describe_result, save_report  # at run time
 
         title = f"{args.input.name}: {result.method}, {result.n_iter} iterations"
         report = {
@@ -194,6 +194,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
             "std": result.std,
             "psf": result.psf,
             "title": title,
+            **describe_result(result),
         }
         files.append(Output(args.report, lambda p: save_report(p, **report)))
     if args.arviz is not None:

@@ -37,7 +37,7 @@ def run_demo(args: argparse.Namespace) -> list[str]:
     from bayesdeconv.api import deconvolve
     from bayesdeconv.datasets import DEMO_CASES, load_demo
     from bayesdeconv.diagnostics.metrics import psnr
-    from bayesdeconv.diagnostics.plots import save_report  # looked up at run time
+    from bayesdeconv.diagnostics.plots import describe_result, save_report  # at run time
 
     folder: Path = args.output_dir
     if folder.exists() and not folder.is_dir():
@@ -65,6 +65,7 @@ def run_demo(args: argparse.Namespace) -> list[str]:
             "std": result.std,
             "psf": case.psf,
             "title": title,
+            **describe_result(result),
         }
         files += [
             Output(folder / f"{name}_observed.tif", lambda p, c=case: write_tiff(p, c.observed)),

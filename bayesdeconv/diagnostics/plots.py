@@ -21,14 +21,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bayesdeconv.infer.result import Result
 
-__all__ = ["plot_elbo", "save_report"]
+__all__ = ["describe_result", "orthogonal_projections", "plot_elbo", "save_report"]
 
 
-def _central_slice(array: np.ndarray, name: str) -> np.ndarray:
+def orthogonal_projections(volume: np.ndarray, reduce=np.max) -> np.ndarray:
+    """One 2-D image of a ``(z, y, x)`` volume's three orthogonal projections.
+
+    The ``(y, x)`` projection sits top left, the ``(y, z)`` one to its right and the
+    ``(z, x)`` one below it (the usual ortho view), separated by a one-pixel NaN gap; the
+    corner is NaN. ``reduce`` is the projection (default: the maximum).
+    """
+    nz, ny, nx = volume.shape
+    out = np.full((ny + 1 + nz, nx + 1 + nz), np.nan)
+    out[:ny, :nx] = reduce(volume, axis=0)
+    out[:ny, nx + 1 :] = reduce(volume, axis=2).T
+    out[ny + 1 :, :nx] = reduce(volume, axis=1)
+    return out
+
+
+def _view(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim == 2:
         return array
     if array.ndim == 3:
-        return array[array.shape[0] // 2]
+        return orthogonal_projections(array)
     raise ValueError(f"{name} must be 2-D or 3-D, got shape {array.shape}")
 
 
@@ -36,8 +51,29 @@ def _psf_view(psf: np.ndarray) -> tuple[np.ndarray, str]:
     if psf.ndim == 2:
         return psf, "PSF"
     if psf.ndim == 3:
-        return psf.max(axis=0), "PSF (max over z)"
+        return orthogonal_projections(psf), "PSF (max projections)"
     raise ValueError(f"psf must be 2-D or 3-D, got shape {psf.shape}")
+
+
+def describe_result(result: Result) -> dict[str, str | None]:
+    """``std_label`` and ``note`` for :func:`save_report` from a result: what its std is and
+    whether the fit stopped at its iteration cap."""
+    info = result.info
+    kind = info.get("std")
+    if kind == "sampled":
+        label = f"marginal std ({info.get('std_samples')} draws)"
+    elif kind == "exact":
+        label = "marginal std (exact)"
+    elif kind == "fourier family":
+        label = "std of the stationary q(x): one value"
+    elif kind == "diagonal family":
+        label = "mean-field std (too narrow)"
+    else:
+        label = f"posterior std ({result.method})"
+    note = None
+    if not result.converged:
+        note = f"not converged: stopped at {result.n_iter} iterations"
+    return {"std_label": label, "note": note}
 
 
 def _array(array: ArrayLike, name: str) -> np.ndarray:
@@ -66,14 +102,20 @@ def save_report(
     std: ArrayLike,
     psf: ArrayLike,
     title: str | None = None,
+    std_label: str = "posterior std",
+    note: str | None = None,
+    unit: str = "image units",
     dpi: int = 110,
 ) -> Path:
     """Save a one-row PNG report: observed | posterior mean | posterior std | PSF.
 
     Each panel has a colourbar. The observed image and the posterior mean share one display
     range (the 0.5-99.5 percentiles of both) so that their contrast can be compared; the std
-    and the PSF have their own. For 3-D ``(z, y, x)`` inputs the images show the central
-    ``z`` slice and the PSF its maximum projection along ``z``.
+    and the PSF have their own, and the std panel prints its value range. For 3-D
+    ``(z, y, x)`` inputs every panel shows the three orthogonal maximum projections
+    (:func:`orthogonal_projections`), so structure and uncertainty at the stack's ends are not
+    hidden by a single slice. :func:`describe_result` gives ``std_label`` and ``note`` for a
+    :class:`~bayesdeconv.infer.result.Result`.
 
     The figure is written atomically (temporary sibling file + :func:`os.replace`); if drawing
     or writing fails no file is left at ``path`` (an existing one is kept).
@@ -89,6 +131,12 @@ def save_report(
         PSF, 2-D or 3-D.
     title : str, optional
         Figure title.
+    std_label : str
+        Title of the std panel: what the std is (e.g. ``"marginal std (16 draws)"``).
+    note : str, optional
+        A warning shown in red under the title (e.g. a fit that stopped at its cap).
+    unit : str
+        Intensity unit of the colour bars.
     dpi : int
         Resolution of the PNG.
 
@@ -115,31 +163,36 @@ def save_report(
         )
     if int(dpi) < 1:
         raise ValueError(f"dpi must be positive, got {dpi}")
-    obs2 = _central_slice(observed_a, "observed")
-    mean2, std2 = _central_slice(mean_a, "mean"), _central_slice(std_a, "std")
+    obs2 = _view(observed_a, "observed")
+    mean2, std2 = _view(mean_a, "mean"), _view(std_a, "std")
     psf2, psf_title = _psf_view(psf_a)
-    z_note = ""
-    if mean_a.ndim == 3:
-        z_note = f" (z = {mean_a.shape[0] // 2})"
+    z_note = " (max proj.)" if mean_a.ndim == 3 else ""
+    finite_std = std_a[np.isfinite(std_a)]
 
     vmin, vmax = _limits(obs2, mean2)
     fig = Figure(figsize=(16, 4.4), dpi=int(dpi), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 4)
+    std_range = ""
+    if finite_std.size:
+        std_range = f"range {finite_std.min():.3g} to {finite_std.max():.3g} {unit}"
     panels = [
-        (obs2, "observed" + z_note, "gray", vmin, vmax),
-        (mean2, "posterior mean" + z_note, "gray", vmin, vmax),
-        (std2, "posterior std" + z_note, "magma", None, None),
-        (psf2, psf_title, "viridis", None, None),
+        (obs2, "observed" + z_note, "gray", vmin, vmax, "", unit),
+        (mean2, "posterior mean" + z_note, "gray", vmin, vmax, "", unit),
+        (std2, std_label + z_note, "magma", None, None, std_range, unit),
+        (psf2, psf_title, "viridis", None, None, "", "fraction of the flux"),
     ]
-    for ax, (image, label, cmap, lo, hi) in zip(axes, panels, strict=True):
+    for ax, (image, label, cmap, lo, hi, xlabel, bar_label) in zip(axes, panels, strict=True):
         shown = ax.imshow(image, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(label)
+        ax.set_xlabel(xlabel)
         ax.set_xticks([])
         ax.set_yticks([])
-        fig.colorbar(shown, ax=ax, shrink=0.85)
-    if title:
-        fig.suptitle(title)
+        fig.colorbar(shown, ax=ax, shrink=0.85, label=bar_label)
+    if title or note:
+        fig.suptitle(title or "")
+    if note:
+        fig.text(0.5, 0.005, note, color="tab:red", ha="center", va="bottom", fontsize=11)
 
     def write(tmp: str) -> None:
         fig.savefig(tmp, format="png", dpi=int(dpi))

@@ -336,8 +336,10 @@ def fit_sparse_ivb(
     sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
     spec = model.noise.precision
     e_gamma0 = start_value(spec, 1.0 / sigma**2)
-    total = len(prior_rates) + max_iter + sweeps_per_scale * (len(schedule) - 1)
-    bar = tqdm(total=total, desc="IVB", file=sys.stderr, disable=not progress, leave=False)
+    # no total: the finest scale stops at convergence, usually long before max_iter
+    bar = tqdm(
+        desc="blind IVB sweeps", unit="sweep", file=sys.stderr, disable=not progress, leave=False
+    )
     traces: list[list[float]] = []
     engine = state = None
     converged = False
@@ -364,11 +366,7 @@ def fit_sparse_ivb(
             prior=model.prior,
             noise=model.noise,
             mask=mask_l,
-            psf_prior=(
-                None
-                if not blind
-                else model.psf_prior.resized(psf_size)
-            ),
+            psf_prior=(None if not blind else model.psf_prior.resized(psf_size)),
         )
         engine = SparseSweeps(
             level_model,

@@ -72,9 +72,17 @@ def kernel_search_start(
     mask_np = None if mask is None else to_numpy(mask).astype(bool)
     y_np = to_numpy(y)
     candidates = []
-    for setting in settings if score is not None else settings[:1]:
+    searched = settings if score is not None else settings[:1]
+    for index, setting in enumerate(searched):
+        label = f"kernel search {index + 1}/{len(searched)}"
         kernel = search_kernel(
-            y_np, size, mask=mask_np, progress=progress, refine_iters=0, **setting
+            y_np,
+            size,
+            mask=mask_np,
+            progress=progress,
+            progress_label=label,
+            refine_iters=0,
+            **setting,
         )
         value = float("nan")
         if score is not None:

@@ -216,6 +216,7 @@ def search_kernel(
     refine_lambda: float = 0.05,
     start: np.ndarray | None = None,
     progress: bool = False,
+    progress_label: str = "kernel search",
 ) -> np.ndarray:
     """Point estimate of a blur kernel by coarse-to-fine L0-gradient alternation.
 
@@ -257,6 +258,8 @@ def search_kernel(
         only.
     progress : bool
         Progress bar over the scales on stderr.
+    progress_label : str
+        The bar's label (e.g. which of several searches this is).
 
     Returns
     -------
@@ -296,7 +299,7 @@ def search_kernel(
         kernel = kernel / kernel.sum()
         lam = max(lam / lambda_decay ** (len(levels) - 1), lambda_min)
         levels = levels[-1:]
-    bar = tqdm(levels, desc="kernel search", file=sys.stderr, disable=not progress, leave=False)
+    bar = tqdm(levels, desc=progress_label, file=sys.stderr, disable=not progress, leave=False)
     for level_size in bar:
         factor = min(s / t for s, t in zip(level_size, size, strict=True))
         if factor < 1:

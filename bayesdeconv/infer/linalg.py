@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["jacobi_pcg", "pcg"]
+__all__ = ["batched_pcg", "jacobi_pcg", "pcg"]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -72,3 +72,44 @@ def jacobi_pcg(
     """:func:`pcg` with the Jacobi preconditioner :math:`\\operatorname{diag}(\\Lambda)^{-1}`
     (``diag``) and the Euclidean inner product."""
     return pcg(apply, rhs, x0, lambda r: r / diag, rtol=rtol, max_iter=max_iter)
+
+
+def batched_pcg(
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    precondition: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    rtol: float,
+    max_iter: int,
+    inner: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, int]:
+    r""":func:`pcg` for a batch of independent right-hand sides, solved together.
+
+    ``rhs`` and ``x0`` have a leading batch axis; ``apply`` and ``precondition`` act on the
+    whole batch (one batched FFT pair instead of one per system), and ``inner(a, b)`` returns
+    the per-system inner products with the batch axis kept and the others of size 1, so the
+    step sizes broadcast. Each system takes its own CG steps; a system that has converged
+    (:math:`\|b_s - \Lambda x_s\| \le \text{rtol}\,\|b_s\|`) keeps its solution while
+    the others go on. Returns the solutions and the iterations of the slowest system.
+    """
+    x = x0.clone()
+    r = rhs - apply(x)
+    target = rtol * inner(rhs, rhs).sqrt()
+    z = precondition(r)
+    p = z.clone()
+    rz = inner(r, z)
+    for i in range(max_iter):
+        active = inner(r, r).sqrt() > target
+        if not bool(active.any()):
+            return x, i
+        ap = apply(p)
+        curvature = inner(p, ap)
+        step = torch.where(active, rz / torch.where(active, curvature, 1.0), 0.0)
+        x = x + step * p
+        r = r - step * ap
+        z = precondition(r)
+        rz_new = inner(r, z)
+        p = z + torch.where(active, rz_new / torch.where(active, rz, 1.0), 0.0) * p
+        rz = torch.where(active, rz_new, rz)
+    return x, max_iter

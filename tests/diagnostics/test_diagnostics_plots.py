@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from bayesdeconv.diagnostics import plot_elbo, save_report
+from bayesdeconv.diagnostics.plots import describe_result, orthogonal_projections
 
 
 def _report_args(result):
@@ -118,3 +119,22 @@ def test_plot_elbo_creates_axes():
         assert ax.lines and ax.figure is not None
     finally:
         plt.close(ax.figure)
+
+
+def test_orthogonal_projections_lay_out_the_three_maximum_projections():
+    volume = np.zeros((3, 4, 5))
+    volume[1, 2, 3] = 7.0
+    view = orthogonal_projections(volume)
+    assert view.shape == (4 + 1 + 3, 5 + 1 + 3)
+    assert view[2, 3] == 7.0  # (y, x)
+    assert view[2, 5 + 1 + 1] == 7.0  # (y, z), to the right
+    assert view[4 + 1 + 1, 3] == 7.0  # (z, x), below
+    assert np.isnan(view[4, 0]) and np.isnan(view[-1, -1])
+
+
+def test_describe_result_names_the_std_and_flags_a_capped_fit(ivb_result):
+    described = describe_result(ivb_result)
+    assert "std" in described["std_label"]
+    capped = dataclasses.replace(ivb_result, converged=False, n_iter=7)
+    assert describe_result(capped)["note"] == "not converged: stopped at 7 iterations"
+    assert describe_result(dataclasses.replace(ivb_result, converged=True))["note"] is None

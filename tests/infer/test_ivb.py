@@ -47,8 +47,8 @@ def test_diagonal_family_matches_dense_mean_field(boundary, rng):
     model = DeconvolutionModel(
         op, prior=prior, noise=GaussianNoise(precision=gamma), mask=torch.as_tensor(mask)
     )
-    result = fit_ivb(model, y, progress=False, cg_rtol=1e-12)
-    assert result.info["covariance"] == "diagonal"
+    result = fit_ivb(model, y, progress=False, cg_rtol=1e-12, covariance="diagonal", std="family")
+    assert result.info["covariance"] == "diagonal" and result.info["std"] == "diagonal family"
     a = dense_operator(op.forward, op.latent_shape)
     mean, _, precision, _ = dense_posterior(
         a, dense_q0(prior, op.latent_shape), y.numpy(), mask, alpha, gamma
@@ -119,7 +119,7 @@ def test_closed_form_elbo_equals_monte_carlo_elbo_of_the_pyro_model(rng):
         noise=GaussianNoise(precision=GammaPrior(2.0, 1e-3)),
         mask=mask,
     )
-    result = fit_ivb(model, y, progress=False)
+    result = fit_ivb(model, y, covariance="diagonal", std="family", progress=False)
     assert result.info["covariance"] == "diagonal"
     estimate, stderr = _monte_carlo_elbo(model, result, y)
     assert abs(estimate - result.elbo[-1]) < 4 * stderr + 1e-6 * abs(estimate)
@@ -137,6 +137,10 @@ def test_ivb_rejects_bad_arguments():
     model = DeconvolutionModel(op, prior=SmoothPrior(), noise=GaussianNoise())
     with pytest.raises(ValueError, match="covariance"):
         fit_ivb(model, torch.ones(8, 8), covariance="full", progress=False)
+    with pytest.raises(ValueError, match="std must be one of"):
+        fit_ivb(model, torch.ones(8, 8), std="exact", progress=False)
+    with pytest.raises(ValueError, match="std_samples"):
+        fit_ivb(model, torch.ones(8, 8), std_samples=1, progress=False)
     with pytest.raises(ValueError, match="shape"):
         fit_ivb(model, torch.ones(9, 8), progress=False)
     y = torch.ones(8, 8)
@@ -172,3 +176,51 @@ def test_acceleration_reaches_the_same_optimum_in_fewer_sweeps():
             plain.hyperparameters[name].mean, rel=1e-4
         )
     assert fast.elbo[-1] == pytest.approx(plain.elbo[-1], rel=1e-9)
+
+
+def _camera(size=128, hole=30):
+    """The scikit-image camera seen through a 9x9 Gaussian blur (valid), 1 % noise."""
+    from skimage import data, transform
+
+    op = ConvolutionOperator(gaussian_psf(9, 1.5), (size, size), boundary="valid")
+    scene = transform.resize(data.camera() / 255.0, op.latent_shape, anti_aliasing=True)
+    rng = np.random.default_rng(0)
+    y = op.forward(torch.as_tensor(scene)) + torch.as_tensor(
+        0.01 * rng.standard_normal((size,) * 2)
+    )
+    mask = np.ones((size, size), bool)
+    lo = (size - hole) // 2
+    mask[lo : lo + hole, lo : lo + hole] = False
+    return op, y, mask, slice(lo + hole // 3, lo + hole - hole // 3)
+
+
+def test_default_std_map_shows_a_hole_that_the_family_std_hides():
+    """Issue figure: the median std at the centre of a 30x30 hole in a 128x128 natural image
+    is at least 1.5x the observed pixels' median std (the stationary family: exactly 1x)."""
+    op, y, mask, centre = _camera()
+    ratios = {}
+    for std in ("auto", "family"):
+        model = DeconvolutionModel(
+            op, prior=SmoothPrior(), noise=GaussianNoise(), mask=torch.as_tensor(mask)
+        )
+        result = fit_ivb(model, y, std=std, progress=False)
+        ratios[std] = np.median(result.std[centre, centre]) / np.median(result.std[mask])
+    assert ratios["auto"] >= 1.5, ratios
+    assert ratios["family"] == pytest.approx(1.0)
+    assert result.info["std"] == "fourier family"
+
+
+def test_default_std_map_varies_over_a_valid_frame_and_sampling_agrees_with_it():
+    op, y, _, _ = _camera(size=48)
+    model = DeconvolutionModel(op, prior=SmoothPrior(), noise=GaussianNoise())
+    result = fit_ivb(model, y, progress=False)
+    assert result.info["std"] == "sampled" and result.info["std_samples"] == 16
+    std = result.std
+    # less data at the frame's corners than inside: the std rises towards them
+    assert std[:3, :3].mean() > 1.02 * np.median(std[12:-12, 12:-12])
+    # interior pixels are exact (the circulant control variate): no Monte-Carlo spread
+    assert np.ptp(std[16:-16, 16:-16]) < 1e-3 * np.median(std)
+    # Result.draws are exact conditional draws with that std
+    draws = result.draws(100, seed=2)["image"]
+    np.testing.assert_allclose(draws.std(0).mean(), std.mean(), rtol=0.03)
+    np.testing.assert_allclose(draws.mean(0), result.mean, atol=6 * std.max() / 10)
