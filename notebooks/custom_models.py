@@ -80,13 +80,14 @@ UNITS = "intensity (0–1 scale)"
 def show(panels, *, units=UNITS, limits=(0.0, 1.0), ncols=None, width=3.2):
     """Images side by side, each with its colour bar; ``panels`` is a list of (title, array).
 
-    ``limits`` is the shared colour range (``"shared"``: the panels' joint range)."""
+    ``limits`` is the shared colour range; ``"shared"`` takes the 0.5–99.5 % range of all the
+    panels' values together (a few extreme pixels do not flatten the rest)."""
     ncols = ncols or len(panels)
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, width * 0.95 * nrows))
     axes = np.atleast_1d(axes).ravel()
     if limits == "shared":
-        limits = (min(np.min(a) for _, a in panels), max(np.max(a) for _, a in panels))
+        limits = np.percentile(np.concatenate([np.ravel(a) for _, a in panels]), [0.5, 99.5])
     for ax, (title, image) in zip(axes, panels, strict=False):
         shown = ax.imshow(image, cmap="gray", vmin=limits[0], vmax=limits[1])
         ax.set_title(title, fontsize=9)
@@ -206,6 +207,7 @@ try:
     select_engine(models["tv (ours)"], "ivb")
 except ValueError as error:
     print("\nselect_engine(tv_model, 'ivb') ->", error)
+print("gibbs.supports(tv_model) ->", ENGINES.build("gibbs").supports(models["tv (ours)"]))
 print("select_engine(tv_model) ->", select_engine(models["tv (ours)"]).name)
 print("select_engine(diagonal_t_model) ->", select_engine(models["diagonal-t"]).name)
 
@@ -279,7 +281,8 @@ plt.show()
 #
 # Gaussian noise assumes every pixel is off by about σ. Real detectors also have hot pixels,
 # cosmic-ray hits or dust: a few pixels that are off by a lot. A Gaussian likelihood must explain
-# them with the image, and deconvolution turns each into a bright PSF-shaped blob. A Student-t
+# them with the image (each becomes a bright blob), and inflate its noise level to cover the
+# rest, which over-smooths everything else. A Student-t
 # likelihood,
 #
 # $$ y_i \mid x, \gamma \sim t_\nu\big((Ax)_i,\ \gamma^{-1/2}\big), \qquad
@@ -311,7 +314,7 @@ class StudentTNoise(Likelihood):
     def distribution(self, mean, parameters, ndim):
         gamma = parameters[sites.NOISE_PRECISION]
         scale = gamma.rsqrt().reshape(gamma.shape + (1,) * ndim)
-        return dist.StudentT(torch.tensor(self.df, dtype=mean.dtype), mean, scale)
+        return dist.StudentT(mean.new_tensor(self.df), mean, scale)
 
 
 if "student-t" not in LIKELIHOODS:
@@ -626,7 +629,7 @@ for data_name, first, second, fit_1, fit_2 in rows:
 # | a prior with a log-density (~8 lines) | `ImagePrior` | SVI, MAP, Vadam | `IMAGE_PRIORS` |
 # | a scale-mixture prior (4 lines) | `GaussianScaleMixturePrior` | + IVB, Gibbs | `IMAGE_PRIORS` |
 # | a noise model (~15 lines) | `Likelihood` | SVI, MAP, Vadam | `LIKELIHOODS` |
-# | a model of your own (~20 lines) | any Pyro callable | `fit_svi` | — |
+# | a model of your own (~25 lines) | any Pyro callable | `fit_svi` | — |
 #
 # The refusal messages name the capability that is missing and the engine that would take the
 # model. Compare models on the ELBO only on the same data, with the same kind of guide, and with
