@@ -256,8 +256,8 @@ show(
 )
 
 # %% [markdown]
-# The std maps share one colour scale. All three are largest along the bright edge, where a
-# small shift of the edge changes the data most. The two diagonal-t maps are the same model
+# The std maps share one colour scale. All three are largest along edges, where a small shift
+# of an edge changes the data most. The two diagonal-t maps are the same model
 # under two approximations: IVB's mean-field Gaussian and Gibbs's draws from the joint
 # posterior (noisy when there are few draws); mean-field families tend to understate the
 # posterior spread, so compare the medians printed above. The ELBO traces show how the engines
