@@ -200,7 +200,9 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     if args.arviz is not None:
         from bayesdeconv.diagnostics.arviz_export import save_arviz
 
-        idata = result.to_arviz(num_samples=ARVIZ_SAMPLES, seed=args.seed)
+        # ARVIZ_SAMPLES draws in 4 chains, the image included; a sampler's own chain as it is
+        per_chain = None if result.samples is not None else ARVIZ_SAMPLES // 4
+        idata = result.to_arviz(num_samples=per_chain, chains=4, pixels=True, seed=args.seed)
         files.append(Output(args.arviz, lambda p: save_arviz(idata, p)))
     write_all(files)
 

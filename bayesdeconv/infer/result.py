@@ -7,11 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from bayesdeconv import sites
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz
 
 __all__ = ["LogNormalPosterior", "PointValue", "Result", "SamplePosterior", "ScalarPosterior"]
 
@@ -211,11 +214,27 @@ class Result:
         z = NormalDist().inv_cdf(0.5 + prob / 2)
         return self.mean - z * self.std, self.mean + z * self.std
 
-    def to_arviz(self, num_samples: int = 200, *, max_pixels: int = 16384, seed: int | None = 0):
-        """Export to an ArviZ ``InferenceData``; see :func:`bayesdeconv.diagnostics.to_arviz`."""
+    def to_arviz(
+        self,
+        num_samples: int | None = None,
+        *,
+        chains: int = 4,
+        pixels: bool | tuple[slice, ...] = False,
+        max_pixels: int = 16384,
+        seed: int | None = 0,
+    ) -> arviz.InferenceData:
+        """Export to an ArviZ ``InferenceData``: the hyper-parameters and a blind PSF by
+        default, the image with ``pixels=True``; see :func:`bayesdeconv.diagnostics.to_arviz`."""
         from bayesdeconv.diagnostics.arviz_export import to_arviz
 
-        return to_arviz(self, num_samples=num_samples, max_pixels=max_pixels, seed=seed)
+        return to_arviz(
+            self,
+            num_samples=num_samples,
+            chains=chains,
+            pixels=pixels,
+            max_pixels=max_pixels,
+            seed=seed,
+        )
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v.mean:.4g}" for k, v in self.hyperparameters.items())

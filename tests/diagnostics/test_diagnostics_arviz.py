@@ -32,28 +32,30 @@ def _export_quietly(result, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def idata(ivb_result):
-    return _export_quietly(ivb_result, 200, seed=3)
+    return _export_quietly(ivb_result, 50, pixels=True, seed=3)  # 4 chains of 50 draws
 
 
 def test_groups_dims_coords_and_shapes(idata, ivb_result):
     assert set(idata.groups()) == GROUPS
     post = idata.posterior
     assert post["image"].dims == ("chain", "draw", "y", "x")
-    assert post["image"].shape == (1, 200, 24, 20)
-    np.testing.assert_array_equal(post["chain"], [0])
-    np.testing.assert_array_equal(post["draw"], np.arange(200))
+    assert post["image"].shape == (4, 50, 24, 20)
+    np.testing.assert_array_equal(post["chain"], np.arange(4))
+    np.testing.assert_array_equal(post["draw"], np.arange(50))
     np.testing.assert_array_equal(post["y"], np.arange(24))
     np.testing.assert_array_equal(post["x"], np.arange(20))
-    for name in ivb_result.hyperparameters:
+    for name in ivb_result.hyperparameters:  # both learned
         assert post[name].dims == ("chain", "draw")
-        assert post[name].shape == (1, 200)
+        assert post[name].shape == (4, 50)
+    # hyper-parameters first, the image last (the order of az.summary's rows)
+    assert list(post.data_vars) == [*ivb_result.hyperparameters, "image"]
     obs = idata.observed_data["obs"]
     assert obs.dims == ("obs_y", "obs_x")
     np.testing.assert_array_equal(obs.values, ivb_result.observed)
     np.testing.assert_array_equal(idata.constant_data["psf"].values, ivb_result.psf)
     elbo = idata.sample_stats["elbo"]
-    assert elbo.dims == ("chain", "iteration")
-    np.testing.assert_array_equal(elbo.values[0], ivb_result.elbo)
+    assert elbo.dims == ("iteration",)
+    np.testing.assert_array_equal(elbo.values, ivb_result.elbo)
 
 
 def test_attrs(idata, ivb_result):
@@ -65,6 +67,7 @@ def test_attrs(idata, ivb_result):
         assert attrs["inference_library_version"] == bayesdeconv.__version__
         assert attrs["image_window"] == "[0:24, 0:20]"
         assert attrs["image_shape"] == "(24, 20)"
+        assert attrs["chains_are"] == "independent draws"
 
 
 def _pixel(label: str) -> tuple[int, ...]:
@@ -109,29 +112,49 @@ def test_hyperparameter_draws(idata, ivb_result):
 
 
 def test_seed_reproducible_and_delegation(ivb_result):
-    a = _export_quietly(ivb_result, 5, seed=11)
-    b = ivb_result.to_arviz(5, seed=11)
-    c = _export_quietly(ivb_result, 5, seed=12)
+    a = _export_quietly(ivb_result, 5, pixels=True, seed=11)
+    b = ivb_result.to_arviz(5, pixels=True, seed=11)
+    c = _export_quietly(ivb_result, 5, pixels=True, seed=12)
     np.testing.assert_array_equal(a.posterior["image"], b.posterior["image"])
     assert not np.array_equal(a.posterior["image"], c.posterior["image"])
 
 
 @pytest.mark.parametrize("bad", [0, -3, 1.5, True, "10", None])
 def test_validation(ivb_result, bad):
-    with pytest.raises(ValueError, match="num_samples"):
-        to_arviz(ivb_result, bad)
+    if bad is not None:  # None is num_samples' default
+        with pytest.raises(ValueError, match="num_samples"):
+            to_arviz(ivb_result, bad)
     with pytest.raises(ValueError, match="max_pixels"):
-        to_arviz(ivb_result, 2, max_pixels=bad)
+        to_arviz(ivb_result, 2, pixels=True, max_pixels=bad)
+    with pytest.raises(ValueError, match="chains"):
+        to_arviz(ivb_result, 2, chains=bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("all", "tuple of 2 slices"),
+        ((slice(0, 4),), "tuple of 2 slices"),
+        ([slice(0, 4), slice(0, 4)], "tuple of 2 slices"),
+        ((slice(0, 4), 3), r"pixels\[1\] must be a slice"),
+        ((slice(0, 4, 2), slice(0, 4)), "step 1"),
+        ((slice(5, 5), slice(0, 4)), "selects no pixel"),
+        ((slice(30, 40), slice(0, 4)), "selects no pixel"),
+    ],
+)
+def test_bad_pixels_argument(ivb_result, bad, match):
+    with pytest.raises(ValueError, match=match):
+        to_arviz(ivb_result, 2, pixels=bad)
 
 
 def test_single_draw(ivb_result):
-    idata = _export_quietly(ivb_result, 1)
+    idata = _export_quietly(ivb_result, 1, chains=1, pixels=True)
     assert idata.posterior["image"].shape == (1, 1, 24, 20)
 
 
 def test_windowed_export_of_a_large_image(big_result):
     with pytest.warns(UserWarning, match="max_pixels") as record:
-        idata = big_result.to_arviz(100, max_pixels=1024, seed=0)
+        idata = big_result.to_arviz(25, pixels=True, max_pixels=1024, seed=0)
     # the warning points at the caller, not at bayesdeconv internals
     assert record[0].filename == __file__
     image = idata.posterior["image"]
@@ -159,26 +182,27 @@ def test_windowed_export_of_a_large_image(big_result):
 
 
 def test_no_window_when_within_budget(ivb_result):
-    idata = _export_quietly(ivb_result, 3, max_pixels=24 * 20)
+    idata = _export_quietly(ivb_result, 3, pixels=True, max_pixels=24 * 20)
     assert idata.posterior["image"].shape[2:] == (24, 20)
 
 
 def test_3d_export_and_window():
     result = gaussian_result((6, 10, 12))
-    idata = _export_quietly(result, 50, seed=1)
+    idata = _export_quietly(result, 25, chains=2, pixels=True, seed=1)
     assert idata.posterior["image"].dims == ("chain", "draw", "z", "y", "x")
-    assert idata.posterior["image"].shape == (1, 50, 6, 10, 12)
+    assert idata.posterior["image"].shape == (2, 25, 6, 10, 12)
     assert idata.observed_data["obs"].dims == ("obs_z", "obs_y", "obs_x")
     assert idata.constant_data["psf"].dims == ("psf_z", "psf_y", "psf_x")
     with pytest.warns(UserWarning, match="central window"):
-        small = to_arviz(result, 400, max_pixels=100, seed=1)
+        small = to_arviz(result, 100, pixels=True, max_pixels=100, seed=1)
     image = small.posterior["image"]
     assert math.prod(image.shape[2:]) <= 100
     index = np.ix_(image["z"].values, image["y"].values, image["x"].values)
     means = image.mean(("chain", "draw")).values
     np.testing.assert_array_less(np.abs(means - result.mean[index]), 4.5 * result.std[index] / 20)
-    # the PointValue hyper-parameter is exported as a constant
-    np.testing.assert_array_equal(small.posterior["image_precision"].values, 4.0)
+    # the PointValue hyper-parameter is data, not a posterior variable
+    assert "image_precision" not in small.posterior
+    assert small.constant_data["image_precision"].item() == 4.0
     noise = small.posterior["noise_precision"].values
     q = result.hyperparameters["noise_precision"]
     assert noise.mean() == pytest.approx(q.mean, abs=4 * q.std / 20)
