@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesdeconv import sites
+from bayesdeconv.infer.result import NO_PIXELS
 from bayesdeconv.io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -339,8 +340,8 @@ def to_arviz(
         chains_are = "segments of one Markov chain"
     else:
         per_chain = 100 if num_samples is None else num_samples
-        # without pixels, the image is drawn on one pixel only (the draws stay joint)
-        region = window if window is not None else (slice(0, 1),) * len(shape)
+        # without pixels, no image pixel is drawn (the other sites' draws stay joint)
+        region = window if window is not None else NO_PIXELS * len(shape)
         draws = dict(result.draws(chains * per_chain, seed=seed, region=region))
         if window is None:
             draws.pop(sites.IMAGE, None)

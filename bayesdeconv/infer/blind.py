@@ -73,7 +73,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.infer._common import (

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.infer._common import as_observed, to_numpy

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.infer._common import (
@@ -408,17 +408,22 @@ def fit_ivb(
 
 def _conditional_drawer(system: LinearGaussianSystem, mean: torch.Tensor, gamma, alpha, hyper):
     """A ``Result.draw_fn`` with exact draws :math:`\\mu + \\delta` of the conditional
-    posterior at the fitted precisions (perturb-and-optimise, one CG solve per draw)."""
+    posterior at the fitted precisions (perturb-and-optimise, one CG solve per draw; none when
+    ``region`` selects no pixel)."""
     op = system.operator
 
     def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
         window = (Ellipsis,) if region is None else (Ellipsis, *region)
-        generator = torch.Generator(device=mean.device).manual_seed(int(rng.integers(2**63)))
-        images = [
-            to_numpy(op.crop(mean + delta)[window])
-            for delta, _, _ in perturbation_draws(system, gamma, alpha, n, generator=generator)
-        ]
-        out = {sites.IMAGE: np.concatenate(images)}
+        empty = np.empty(op.observed_shape, dtype=bool)[window]
+        if empty.size == 0:  # no pixel asked for (e.g. the hyper-parameters only): no solve
+            out = {sites.IMAGE: np.zeros((n, *empty.shape))}
+        else:
+            generator = torch.Generator(device=mean.device).manual_seed(int(rng.integers(2**63)))
+            images = [
+                to_numpy(op.crop(mean + delta)[window])
+                for delta, _, _ in perturbation_draws(system, gamma, alpha, n, generator=generator)
+            ]
+            out = {sites.IMAGE: np.concatenate(images)}
         for name, q in hyper.items():
             out[name] = q.sample(n, rng)
         return out

@@ -58,7 +58,7 @@ import sys
 import numpy as np
 from numpy.fft import irfft2, rfft2
 from scipy import ndimage
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["search_kernel"]
 

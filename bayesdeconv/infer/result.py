@@ -16,7 +16,14 @@ from bayesdeconv import sites
 if TYPE_CHECKING:  # pragma: no cover
     import arviz
 
-__all__ = ["LogNormalPosterior", "PointValue", "Result", "SamplePosterior", "ScalarPosterior"]
+__all__ = [
+    "NO_PIXELS",
+    "LogNormalPosterior",
+    "PointValue",
+    "Result",
+    "SamplePosterior",
+    "ScalarPosterior",
+]
 
 
 class ScalarPosterior(Protocol):
@@ -29,6 +36,10 @@ class ScalarPosterior(Protocol):
     def std(self) -> float: ...
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+NO_PIXELS = (slice(0, 0),)
+"""One axis of an empty ``region`` for :meth:`Result.draws`."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,9 @@ class Result:
 
         Returns ``{"image": (n, *shape), "<precision site>": (n,), ...}`` and, for a blind
         result, ``"psf": (n, *psf.shape)``; ``region`` (a tuple of slices on the image) limits
-        the image draws to a window, which keeps memory small for large images.
+        the image draws to a window, which keeps memory small for large images; an empty
+        window (``NO_PIXELS * image.ndim``) draws the other sites only, which spares the
+        samplers that solve a system per image draw.
         """
         if int(n) < 1:
             raise ValueError(f"number of draws must be at least 1, got {n}")
@@ -191,10 +204,9 @@ class Result:
     def psf_draws(self, n: int, *, seed: int | None = None) -> np.ndarray:
         """``n`` posterior draws of the PSF, shape ``(n, *self.psf.shape)``.
 
-        For a known PSF every draw is that PSF; the image is drawn on one pixel only.
+        For a known PSF every draw is that PSF; no image pixel is drawn.
         """
-        corner = (slice(0, 1),) * np.ndim(self.mean)
-        psf = self.draws(n, seed=seed, region=corner).get(sites.PSF)
+        psf = self.draws(n, seed=seed, region=NO_PIXELS * np.ndim(self.mean)).get(sites.PSF)
         if psf is None:
             return np.broadcast_to(np.asarray(self.psf), (int(n), *np.shape(self.psf))).copy()
         return np.asarray(psf)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv.infer._common import as_observed, initial_image, to_numpy
 from bayesdeconv.infer.linear_gaussian import LinearGaussianSystem

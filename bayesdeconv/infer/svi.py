@@ -24,7 +24,7 @@ import torch
 from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoNormal
 from pyro.optim import ClippedAdam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.guides import make_guide

@@ -11,7 +11,7 @@ import pyro
 import torch
 from pyro.infer.autoguide.initialization import init_to_value
 from pyro.infer.mcmc.util import initialize_model
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.infer._common import (
