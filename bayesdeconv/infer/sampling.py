@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -222,6 +223,13 @@ def marginal_variance(
         total_sq += (difference * difference).sum(0)
         iterations = max(iterations, used)
     bar.close()
+    if iterations >= max_iter:
+        warnings.warn(
+            f"a perturb-and-optimise draw stopped at max_iter={max_iter} CG iterations before "
+            f"rtol={rtol}: the std of poorly observed pixels is underestimated",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     mean_difference = total / num_samples
     spread = (total_sq / num_samples - mean_difference**2).clamp_min(0.0)
     variance = (control_diagonal + mean_difference).clamp_min(0.0)

@@ -136,3 +136,10 @@ def test_marginal_variance_refuses_too_few_draws(rng):
     model, y = _small_model(rng, "valid", masked=False)
     with pytest.raises(ValueError, match="num_samples"):
         marginal_variance(LinearGaussianSystem(model, torch.as_tensor(y)), 1.0, 1.0, num_samples=1)
+
+
+def test_marginal_variance_warns_when_cg_stops_early(rng):
+    model, y = _small_model(rng, "valid", masked=True)
+    system = LinearGaussianSystem(model, torch.as_tensor(y))
+    with pytest.warns(RuntimeWarning, match="max_iter=2"):
+        marginal_variance(system, 1e3, 30.0, num_samples=4, rtol=1e-12, max_iter=2)
