@@ -63,7 +63,8 @@ from bayesdeconv.priors import BLIND_SPARSE_SCALE, piecewise, sparse
 from bayesdeconv.psf_priors import ARDPSFPrior
 
 SMOKE = os.environ.get("BAYESDECONV_SMOKE") == "1"
-SIZE = 32 if SMOKE else 64  # observed image side, pixels
+SIZE = 32 if SMOKE else 64  # observed side of the piecewise image, pixels
+LEVIN_SIZE = 32 if SMOKE else 96  # and of the Levin crop (its blur is larger)
 NOISE = 0.01  # noise std on the [0, 1] intensity scale
 SWEEPS = 4 if SMOKE else 30  # IVB sweeps (at most; the ELBO stop may end them earlier)
 STEPS = 60 if SMOKE else 3000  # SVI and Vadam steps
@@ -73,7 +74,7 @@ torch.manual_seed(0)
 # the images are small: one thread is faster than several, far faster on shared cores
 torch.set_num_threads(1)
 plt.rcParams.update({"figure.dpi": 90, "image.cmap": "gray"})
-print(f"smoke mode: {SMOKE}; image {SIZE}x{SIZE}, noise std {NOISE}")
+print(f"smoke mode: {SMOKE}; images {SIZE}² and {LEVIN_SIZE}², noise std {NOISE}")
 
 # %% [markdown]
 # ## The two test images
@@ -101,18 +102,20 @@ sys.path.insert(0, str(REPO))  # the benchmarks' Levin loader (not part of the p
 class Case:
     """One blind problem: truth on the latent grid, observation, true PSF and the prior."""
 
-    def __init__(self, name, latent, psf, psf_size, prior, seed):
+    def __init__(self, name, latent, psf, psf_size, prior, seed, size):
         self.name, self.psf, self.psf_size, self.prior = name, psf, psf_size, prior
-        op = ConvolutionOperator(psf, (SIZE, SIZE), boundary="valid")
+        self.size = size
+        op = ConvolutionOperator(psf, (size, size), boundary="valid")
+        latent = latent(op.latent_shape) if callable(latent) else latent
         latent = latent[: op.latent_shape[0], : op.latent_shape[1]]
         self.truth = latent[op.frame]
-        noise = NOISE * np.random.default_rng(seed).standard_normal((SIZE, SIZE))
+        noise = NOISE * np.random.default_rng(seed).standard_normal((size, size))
         self.y = op.forward(torch.as_tensor(latent)).numpy() + noise
 
     def model(self, dtype=torch.float64, mask=None):
         start = np.zeros((self.psf_size,) * 2)
         start[self.psf_size // 2, self.psf_size // 2] = 1.0  # only the support's shape
-        op = ConvolutionOperator(start, (SIZE, SIZE), boundary="valid", dtype=dtype)
+        op = ConvolutionOperator(start, (self.size,) * 2, boundary="valid", dtype=dtype)
         psf_prior = ARDPSFPrior((self.psf_size,) * 2)
         return DeconvolutionModel(
             op, prior=self.prior, noise=GaussianNoise(), mask=mask, psf_prior=psf_prior
@@ -123,8 +126,8 @@ class Case:
 
 
 motion = motion_psf(9, 7, 30.0)
-pad = SIZE + 40
-piece = Case("piecewise", piecewise_constant_image((pad, pad)), motion, 9, piecewise(), 1)
+piece = Case("piecewise", piecewise_constant_image, motion, 9, piecewise(), 1, SIZE)
+pad = LEVIN_SIZE + 40
 
 try:
     from benchmarks.levin import load_case
@@ -133,12 +136,13 @@ try:
     top = 90 if not SMOKE else 110  # a crop with edges and texture
     latent = levin.sharp[top : top + pad, 60 : 60 + pad]
     second = Case("Levin im1, kernel 5", latent, levin.psf, levin.psf.shape[0] + 4,
-                  sparse(BLIND_SPARSE_SCALE), 2)
+                  sparse(BLIND_SPARSE_SCALE), 2, LEVIN_SIZE)
     print("Levin data found: crop of sharp im1 re-blurred by kernel 5")
 except (ImportError, FileNotFoundError) as error:
     demo = load_demo("natural")
     second = Case("camera (Levin data absent)", demo.truth.astype(float), demo.psf,
-                  demo.psf.shape[0], sparse(BLIND_SPARSE_SCALE), 2)
+                  demo.psf.shape[0], sparse(BLIND_SPARSE_SCALE), 2,
+                  min(LEVIN_SIZE, demo.observed.shape[0]))
     print(f"Levin data not available ({error}); using the shipped 'natural' demo instead")
 CASES = [piece, second]
 
@@ -318,7 +322,7 @@ runs = {case.name: run_all(case) for case in CASES}
 # %%
 reference = {}
 for case in CASES:
-    op = ConvolutionOperator(case.psf, (SIZE, SIZE), boundary="valid")
+    op = ConvolutionOperator(case.psf, (case.size,) * 2, boundary="valid")
     known = DeconvolutionModel(op, prior=case.prior, noise=GaussianNoise())
     reference[case.name] = case.psnr(fit_sparse_ivb(known, case.y, progress=False).mean)
 
@@ -606,8 +610,9 @@ for n in MASK_NAMES:
 # %% [markdown]
 # ## Do the slides' claims hold here?
 #
-# Each row states a claim of the slides, the test applied to this run's numbers ("same
-# accuracy" means final PSNR within 0.5 dB) and the verdict per image. The verdicts are
+# Each row states a claim of the slides, the test applied to this run's numbers ("the same
+# accuracy" means a final PSNR at most 0.5 dB below the reference scheme) and the verdict per
+# image. The verdicts are
 # computed below, not written by hand; in smoke mode (small images, few iterations) they can
 # differ from the committed full-size run.
 
@@ -616,8 +621,9 @@ def final(case, name, key="PSNR (dB)"):
     return next(r[key] for r in SUMMARY[case.name] if r["scheme"] == name)
 
 
-def near(case, a, b):
-    return abs(final(case, a) - final(case, b)) <= TOL_DB
+def not_worse(case, a, b):
+    """``a``'s final PSNR is at most TOL_DB below ``b``'s."""
+    return final(case, a) >= final(case, b) - TOL_DB
 
 
 def claim_rows():
@@ -641,8 +647,8 @@ def claim_rows():
                    ", ".join(f"{n} {final(c, n, 'total s'):.1f} s"
                              for n in ("IVB full", "SVI full-PSF", "Vadam"))))
     add("One sample is enough with a diagonal covariance",
-        "ELBO 1 sample within 0.5 dB of IVB diag",
-        lambda c: (near(c, "ELBO 1 sample", "IVB diag"), p(c, "ELBO 1 sample", "IVB diag")))
+        "ELBO 1 sample at most 0.5 dB below IVB diag",
+        lambda c: (not_worse(c, "ELBO 1 sample", "IVB diag"), p(c, "ELBO 1 sample", "IVB diag")))
     add("25 samples give better results than 1",
         "PSNR of ELBO 25 samples > ELBO 1 sample",
         lambda c: (final(c, "ELBO 25 samples") > final(c, "ELBO 1 sample"),
@@ -652,15 +658,15 @@ def claim_rows():
         lambda c: (final(c, "ELBO 25 samples") < final(c, "IVB full"),
                    p(c, "ELBO 25 samples", "IVB full")))
     add("Vadam (diagonal) reaches the accuracy of IVB with the full covariance",
-        "IVB + Vadam within 0.5 dB of IVB full",
-        lambda c: (near(c, "IVB + Vadam", "IVB full"), p(c, "IVB + Vadam", "IVB full")))
+        "IVB + Vadam at most 0.5 dB below IVB full",
+        lambda c: (not_worse(c, "IVB + Vadam", "IVB full"), p(c, "IVB + Vadam", "IVB full")))
     add("IVB steps can be replaced by ELBO maximisation with Vadam without loss of accuracy",
-        "Vadam on every factor within 0.5 dB of IVB full (or better)",
-        lambda c: (final(c, "Vadam") >= final(c, "IVB full") - TOL_DB,
+        "Vadam on every factor at most 0.5 dB below IVB full",
+        lambda c: (not_worse(c, "Vadam", "IVB full"),
                    p(c, "Vadam", "IVB full")))
     add("ELBO and Vadam estimates are as accurate as the estimate without stochasticity",
-        "ELBO 1, ELBO 25 and IVB + Vadam each within 0.5 dB of IVB diag",
-        lambda c: (all(near(c, n, "IVB diag")
+        "ELBO 1, ELBO 25 and IVB + Vadam each at most 0.5 dB below IVB diag",
+        lambda c: (all(not_worse(c, n, "IVB diag")
                        for n in ("ELBO 1 sample", "ELBO 25 samples", "IVB + Vadam")),
                    p(c, "ELBO 1 sample", "ELBO 25 samples", "IVB + Vadam", "IVB diag")))
     return rows
