@@ -710,17 +710,24 @@ display(Markdown("\n".join(lines)))
 # %% [markdown]
 # ## What this shows
 #
-# Read the verdicts above with the figures: the table is computed from this run, so it is the
-# reference, and the sentences here only point at what to look for.
+# The table above is computed from this run and is the reference; these notes say what to look
+# for in it and in the figures (they describe the committed full-size run).
 #
 # * From a shared kernel-search start, the five IVB-family schemes (closed form, ELBO gradient,
-#   Vadam for $q(k)$) end close together: the PSF update rule matters less than the rest of
-#   the coordinate ascent, which they share. This is the slides' main conclusion, and it is
-#   the "IVB + Vadam" row that tests it.
-# * Vadam on *every* latent value, and SVI, are different algorithms: they optimise the image
-#   and the PSF jointly by noisy gradients, need thousands of steps, and drift from the start
-#   kernel (see `docs/limitations.md`, "SVI and Vadam drift from the searched kernel"). A higher
+#   Vadam for $q(k)$) end within a few tenths of a dB of each other: the PSF update rule
+#   matters less than the coordinate ascent they share. That is the slides' main conclusion,
+#   tested by the "IVB + Vadam" row. More ELBO samples buy little here, and the full $q(k)$
+#   covariance gains only a little PSNR, but a visibly higher ELBO.
+# * Vadam on *every* latent value, and SVI, are different algorithms: they move the image and
+#   the PSF jointly by noisy gradients, need thousands of steps, and can drift from the start
+#   kernel (`docs/limitations.md`, "SVI and Vadam drift from the searched kernel"). So the
+#   claim that IVB's steps can be replaced by Vadam holds for the PSF factor, not for the
+#   whole model; where it holds on one image and not on the other, that is the drift. A higher
 #   ELBO does not mean a sharper image: compare the ELBO and PSNR panels.
-# * The std maps differ by orders of magnitude between engines. Mean-field IVB gives missing
-#   pixels about the std of observed ones (its known collapse under the piecewise prior,
-#   `docs/limitations.md`); Gibbs is the reference for honest uncertainty in the holes.
+# * The diagonal families report a PSF std far below the full covariance's marginal std
+#   (mean-field under-estimates variance when the entries are correlated).
+# * With missing pixels, only Gibbs (and SVI, which integrates $w$ out) make the holes
+#   clearly less certain than the data. Mean-field IVB gives the holes a *smaller* std than the
+#   observed pixels: the known collapse of $q(x)\,q(w)$ under the piecewise prior
+#   (`docs/limitations.md`). The slides' precision figure is therefore reproduced by the
+#   sampler, not by the mean-field engines.
