@@ -213,7 +213,8 @@ IVB_VARIANTS = {
     "IVB + Vadam": {"psf_covariance": "diagonal", "psf_update": "vadam"},
 }
 NAMES = [*IVB_VARIANTS, "Vadam", "SVI full-PSF", "Gibbs"]
-COLOURS = dict(zip(NAMES, plt.cm.tab10.colors, strict=False))
+_TAB = plt.cm.tab10.colors  # brown (index 5) is left for the blurred input, as in the slides
+COLOURS = dict(zip(NAMES, [*_TAB[:5], _TAB[9], _TAB[6], _TAB[7]], strict=True))
 
 
 class Trace:
