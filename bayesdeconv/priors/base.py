@@ -226,15 +226,21 @@ class GaussianScaleMixturePrior(ImagePrior):
         )
 
     def log_density(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
-        """Unnormalised :math:`\\log p(x)` with the precisions integrated out.
+        """:math:`\\log p(x) = \\log \\int p(x \\mid w)\\, p(w)\\, dw` with the precisions
+        integrated out.
 
-        :math:`\\sum_{o,p} \\log \\mathrm{St}((D_o x)_p) - \\tfrac\\varepsilon2\\|x\\|^2`, summed
-        over the last ``ndim`` axes (leading axes are batch).
+        :math:`\\sum_{o,p} \\log \\mathrm{St}((D_o x)_p) + \\sum_p \\big(\\tfrac12
+        \\log\\tfrac{\\varepsilon}{2\\pi} - \\tfrac\\varepsilon2 x_p^2\\big)`, summed over the last
+        ``ndim`` axes (leading axes are batch): the marginal of
+        :meth:`conditional_log_density` over the Gamma precisions, constants included, so the
+        collapsed and the uncollapsed model bound the same evidence.
         """
         marginal = self.marginal(dtype=x.dtype, device=x.device)
         dims = tuple(range(-ndim, 0))
         terms = marginal.log_prob(self.features(x, ndim)).sum(0).sum(dims)
-        return terms - 0.5 * self.epsilon * (x**2).sum(dims)
+        log_2pi = math.log(2 * math.pi)
+        ridge = 0.5 * (math.log(self.epsilon) - log_2pi) - 0.5 * self.epsilon * x**2
+        return terms + ridge.sum(dims)
 
     def conditional_log_density(self, x: torch.Tensor, w: torch.Tensor, ndim: int):
         """Unnormalised :math:`\\log p(x \\mid w)`: Gaussian features and the ridge, with the

@@ -253,7 +253,9 @@ def test_diagonal_prior_density_is_student_t_on_each_difference(rng):
         for i in range(5)
         for j in range(6)
     ]
-    expected = scipy.stats.t.logpdf(diffs, df=1.5, scale=0.07).sum() - 0.5e-3 * (x**2).sum()
+    # the ridge exp(-eps |x|^2 / 2) with its normaliser: Gaussian log-densities of N(0, 1/eps)
+    ridge = scipy.stats.norm.logpdf(x, scale=1e-3**-0.5).sum()
+    expected = scipy.stats.t.logpdf(diffs, df=1.5, scale=0.07).sum() + ridge
     assert float(prior.log_density(torch.as_tensor(x), 2)) == pytest.approx(expected, rel=1e-12)
 
 
