@@ -135,6 +135,7 @@ def deconvolve(
     psf_init: str | np.ndarray = "search",
     mask=None,
     normalise_psf: bool = False,
+    std: str = "auto",
     steps: int | None = None,
     seed: int | None = None,
     device: str | torch.device | None = None,
@@ -205,13 +206,20 @@ def deconvolve(
     normalise_psf : bool
         Divide ``psf`` by its sum first (measured microscope PSFs are never normalised);
         otherwise a PSF whose sum differs from 1 by more than 0.1 % is an error.
+    std : {"auto", "family"}
+        IVB with the smooth prior: ``"auto"`` (default) reports the per-pixel marginal std
+        of the posterior at the learned precisions, estimated from 16 perturb-and-optimise
+        draws (holes, frame borders and stack ends show; several times the cost of the fit
+        itself); ``"family"`` the variational family's own, much cheaper std (one value for
+        every pixel). See :func:`~bayesdeconv.infer.ivb.fit_ivb`.
     steps : int, optional
         Iteration limit (IVB sweeps or SVI steps; kept draws for Gibbs); engine default when
         ``None``.
     seed : int, optional
         Seeds the stochastic engines (SVI, MAP, Vadam) through ``pyro.set_rng_seed``, which
         also re-seeds the global torch, numpy and ``random`` generators; Gibbs uses a private
-        generator seeded with it. IVB is deterministic;
+        generator seeded with it, and so do IVB's std-map draws (seed 0 when ``None``, so IVB
+        is deterministic);
         posterior draws take their own seed (``Result.sample(n, seed=...)``).
     device : str or torch.device, optional
         ``"cpu"`` (default) or ``"cuda"``.
@@ -238,6 +246,8 @@ def deconvolve(
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
     if method is not None:
         ENGINES.check(method)
+    if std not in ("auto", "family"):
+        raise ValueError(f"std must be 'auto' or 'family', got {std!r}")
     if steps is not None and (int(steps) != steps or steps < 1):
         raise ValueError(f"steps must be a positive integer, got {steps}")
     device = _resolve_device(device)
@@ -299,6 +309,7 @@ def deconvolve(
         psf_covariance=psf_covariance,
         psf_update=psf_update,
         psf_init=psf_init,
+        std=std,
     )
 
     def build(dtype: torch.dtype) -> DeconvolutionModel:
@@ -328,7 +339,7 @@ def deconvolve(
 def _check_options(engine, options: FitOptions) -> None:
     """Refuse options the chosen engine would ignore (defaults pass)."""
     default = FitOptions()
-    for field in ("guide", "psf_update", "psf_covariance", "psf_init"):
+    for field in ("guide", "psf_update", "psf_covariance", "psf_init", "std"):
         value = getattr(options, field)
         if field in engine.options or isinstance(value, np.ndarray):
             continue

@@ -132,3 +132,18 @@ def test_method_left_unset_picks_an_engine_that_supports_the_model(rng):
     assert deconvolve(counts, psf, steps=3, progress=False).method == "ivb"
     with pytest.raises(ValueError, match="method='gibbs' cannot fit this model"):
         deconvolve(counts, psf, method="gibbs", progress=False)
+
+
+def test_std_family_skips_the_sampled_map_and_other_engines_refuse_it(blurred):
+    y, psf, _ = blurred
+    fast = deconvolve(y, psf, std="family", progress=False)
+    assert fast.info["std"] == "fourier family" and np.ptp(fast.std) == 0
+    default = deconvolve(y, psf, progress=False)
+    assert default.info["std"] == "sampled" and np.ptp(default.std) > 0
+    np.testing.assert_array_equal(fast.mean, default.mean)
+    with pytest.raises(ValueError, match="std applies to method='ivb'"):
+        deconvolve(y, psf, method="svi", std="family", steps=5, progress=False)
+    with pytest.raises(ValueError, match="std must be"):
+        deconvolve(y, psf, std="sampled", progress=False)
+    with pytest.raises(ValueError, match="Gaussian \\(smooth\\) prior"):
+        deconvolve(y, psf, prior="sparse", std="family", steps=2, progress=False)

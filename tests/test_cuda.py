@@ -16,7 +16,8 @@ def test_ivb_on_cuda_matches_cpu(boundary):
     cpu = deconvolve(case.observed, case.psf, boundary=boundary, progress=False)
     gpu = deconvolve(case.observed, case.psf, boundary=boundary, device="cuda", progress=False)
     np.testing.assert_allclose(gpu.mean, cpu.mean, atol=1e-6)
-    np.testing.assert_allclose(gpu.std, cpu.std, rtol=1e-6)
+    # the std map's draws share their CPU-drawn noise; only the CG rounding differs
+    np.testing.assert_allclose(gpu.std, cpu.std, rtol=1e-4)
 
 
 def test_svi_on_cuda_restores_the_image():

@@ -3,7 +3,7 @@
 from bayesdeconv.infer.exact import ExactPosterior, exact_posterior, fit_exact
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
-from bayesdeconv.infer.sampling import sample_conditional_posterior
+from bayesdeconv.infer.sampling import marginal_variance, sample_conditional_posterior
 from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam, vadam_fixed_point_precision
 from bayesdeconv.infer.vadam_optimizer import Vadam
@@ -19,6 +19,7 @@ __all__ = [
     "fit_ivb",
     "fit_svi",
     "fit_vadam",
+    "marginal_variance",
     "sample_conditional_posterior",
     "vadam_fixed_point_precision",
 ]

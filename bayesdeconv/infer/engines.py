@@ -45,6 +45,9 @@ class FitOptions:
         Blind IVB: covariance family and update rule of q(k).
     psf_init : str or numpy.ndarray
         Blind: ``"search"``, ``"pyramid"`` or a starting kernel.
+    std : str
+        IVB with a Gaussian (smooth) prior: ``"auto"`` or ``"family"`` (see
+        :func:`~bayesdeconv.infer.ivb.fit_ivb`).
     """
 
     steps: int | None = None
@@ -54,6 +57,7 @@ class FitOptions:
     psf_covariance: str = "full"
     psf_update: str = "closed-form"
     psf_init: str | np.ndarray = "search"
+    std: str = "auto"
 
 
 class Engine(Protocol):
@@ -87,7 +91,7 @@ class IVBEngine:
     name: str = "ivb"
     summary: str = "closed-form iterative variational Bayes (Gaussian noise)"
     options: frozenset[str] = frozenset(
-        {"steps", "psf_covariance", "psf_update", "psf_init", "pyramid"}
+        {"steps", "psf_covariance", "psf_update", "psf_init", "pyramid", "std"}
     )
     dtype: torch.dtype = torch.float64
 
@@ -108,6 +112,11 @@ class IVBEngine:
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         steps = {} if options.steps is None else {"max_iter": int(options.steps)}
         if blind.unsupported_reason(model) is None:
+            if options.std != "auto":
+                raise ValueError(
+                    "std applies to IVB with a Gaussian (smooth) prior; the scale-mixture "
+                    "priors report their mean-field std"
+                )
             return blind.fit_sparse_ivb(
                 model,
                 y,
@@ -118,7 +127,8 @@ class IVBEngine:
                 progress=options.progress,
                 **steps,
             )
-        return ivb.fit_ivb(model, y, progress=options.progress, **steps)
+        std = {"std_seed": options.seed} if options.seed is not None else {}
+        return ivb.fit_ivb(model, y, std=options.std, progress=options.progress, **std, **steps)
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,9 @@ def batched_pcg(
     (:math:`\|b_s - \Lambda x_s\| \le \text{rtol}\,\|b_s\|`) keeps its solution while
     the others go on. Returns the solutions and the iterations of the slowest system.
     """
-    x = x0.clone()
-    r = rhs - apply(x)
     target = rtol * inner(rhs, rhs).sqrt()
+    x = torch.where(target > 0, x0, torch.zeros_like(x0))  # a zero right-hand side: x = 0
+    r = torch.where(target > 0, rhs - apply(x), torch.zeros_like(rhs))
     z = precondition(r)
     p = z.clone()
     rz = inner(r, z)

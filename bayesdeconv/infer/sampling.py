@@ -178,7 +178,7 @@ def marginal_variance(
         Draws :math:`S`; they are solved together in batches (one batched FFT pair per CG
         iteration).
     generator : torch.Generator, optional
-        Random source.
+        Random source (a CPU generator: the noise is drawn on the CPU and moved to the device).
     rtol, max_iter
         CG stopping rule per draw, relative to :math:`\|\varepsilon\|`.
     progress : bool
@@ -232,7 +232,9 @@ def marginal_variance(
         )
     mean_difference = total / num_samples
     spread = (total_sq / num_samples - mean_difference**2).clamp_min(0.0)
-    variance = (control_diagonal + mean_difference).clamp_min(0.0)
+    # Λ ≤ P (the mask only removes data), so diag(Λ⁻¹) ≥ diag(P⁻¹): a floor for noisy estimates
+    floor = float((s.weights / circulant).sum()) / s.n_latent
+    variance = (control_diagonal + mean_difference).clamp_min(floor)
     return MarginalVariance(
         variance=variance,
         standard_error=(spread / (num_samples - 1)).sqrt(),
@@ -267,8 +269,9 @@ def perturbation_draws(
     done = 0
     while done < num_samples:
         n = min(batch, int(num_samples) - done)
-        e1 = torch.randn((n, *s.shape), dtype=dtype, device=device, generator=generator)
-        e2 = torch.randn((n, *s.shape), dtype=dtype, device=device, generator=generator)
+        # white noise drawn on the CPU, so a seed gives the same draws on every device
+        e1 = torch.randn((n, *s.shape), dtype=dtype, generator=generator).to(device)
+        e2 = torch.randn((n, *s.shape), dtype=dtype, generator=generator).to(device)
         eps_hat = gamma**0.5 * s.rfft(s.mask * e1) * s.otf.conj()
         eps_hat += alpha**0.5 * s.q0_half.sqrt() * s.rfft(e2)
         z_hat = eps_hat / circulant

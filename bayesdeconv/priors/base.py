@@ -152,9 +152,10 @@ class GaussianScaleMixturePrior(ImagePrior):
     for the circular differences :math:`(D_o x)_p = x_{p+o} - x_p` along the ``offsets``
     (default: one per image axis) and every pixel :math:`p`. Integrating :math:`w` out gives
     a Student-t on each feature (:math:`\nu = 2a`, scale :math:`\sqrt{b/a}`). The density of
-    :math:`x` given :math:`w` is used up to its normalising constant, as usual for such priors;
-    the closed-form ELBO of IVB and the Pyro model's ``Trace_ELBO`` use the same unnormalised
-    density, so they are the same number for the same variational factors.
+    :math:`x` given :math:`w` is used up to its normalising constant as a density of
+    :math:`x`, as usual for such priors (every Gaussian factor keeps its own constant); the
+    closed-form ELBO of IVB and the Pyro model's ``Trace_ELBO`` use the same unnormalised
+    density, collapsed or not, so they are the same number for the same variational factors.
 
     Set ``shape`` (:math:`a`), ``rate`` (:math:`b`), ``epsilon`` (the ridge) and optionally
     ``offsets`` as attributes; ``integrate`` chooses how the Pyro model expresses :math:`w`.

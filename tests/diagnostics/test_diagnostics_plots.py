@@ -133,8 +133,16 @@ def test_orthogonal_projections_lay_out_the_three_maximum_projections():
 
 
 def test_describe_result_names_the_std_and_flags_a_capped_fit(ivb_result):
-    described = describe_result(ivb_result)
-    assert "std" in described["std_label"]
+    labels = {
+        "sampled": "marginal std (16 draws)",
+        "exact": "marginal std (exact)",
+        "fourier family": "std of the stationary q(x): one value",
+        "diagonal family": "mean-field std (too narrow)",
+    }
+    for kind, label in labels.items():
+        info = {**ivb_result.info, "std": kind, "std_samples": 16}
+        described = describe_result(dataclasses.replace(ivb_result, info=info))
+        assert described["std_label"] == label
     capped = dataclasses.replace(ivb_result, converged=False, n_iter=7)
     assert describe_result(capped)["note"] == "not converged: stopped at 7 iterations"
     assert describe_result(dataclasses.replace(ivb_result, converged=True))["note"] is None
