@@ -18,8 +18,9 @@ from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import squared_modulus
 from bayesdeconv.priors.base import CirculantGaussianPrior
 from bayesdeconv.priors.hyper import FixedPrecision
+from bayesdeconv.priors.stationary import rfft_weights
 
-__all__ = ["ExactPosterior", "exact_posterior", "fit_exact"]
+__all__ = ["ExactPosterior", "exact_posterior", "fit_exact", "spectral_log_evidence"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,46 @@ def _value(spec, override, name: str) -> float:
     if spec.learned:
         raise ValueError(f"{name} has a hyper-prior in the model; pass a value for it")
     return spec.value
+
+
+def spectral_log_evidence(
+    power: torch.Tensor,
+    k2: torch.Tensor,
+    q0: torch.Tensor,
+    image_precision: float | torch.Tensor,
+    noise_precision: float | torch.Tensor,
+    shape: tuple[int, ...],
+) -> torch.Tensor:
+    r""":math:`\log p(y \mid k, \alpha, \gamma)` from half spectra (``rfftn`` layout).
+
+    .. math::
+        \log p(y) = -\tfrac N2 \log 2\pi - \tfrac12 \sum_\omega \log s(\omega)
+        - \tfrac1{2N} \sum_\omega \frac{|\hat y(\omega)|^2}{s(\omega)}, \qquad
+        s(\omega) = \gamma^{-1} + \frac{|K(\omega)|^2}{\alpha Q_0(\omega)},
+
+    the sums over the full grid taken as weighted sums over the half spectrum
+    (:func:`~bayesdeconv.priors.stationary.rfft_weights`). A torch expression: differentiable
+    in ``k2`` (hence the PSF) and both precisions. The one place the formula is written.
+
+    Parameters
+    ----------
+    power : torch.Tensor
+        :math:`|\hat y(\omega)|^2` on the half spectrum of the latent ``shape``.
+    k2, q0 : torch.Tensor
+        :math:`|K(\omega)|^2` and :math:`Q_0(\omega)` on the same half spectrum.
+    image_precision, noise_precision : float or torch.Tensor
+        :math:`\alpha` and :math:`\gamma` (0-d).
+    shape : tuple of int
+        The latent (= observed, circular) shape; :math:`N` its number of pixels.
+    """
+    n = math.prod(shape)
+    w = rfft_weights(shape, dtype=k2.dtype, device=k2.device)
+    s = 1.0 / noise_precision + k2 / (image_precision * q0)
+    return (
+        -0.5 * n * math.log(2 * math.pi)
+        - 0.5 * (w * s.log()).sum()
+        - 0.5 * (w * power / s).sum() / n
+    )
 
 
 def unsupported_reason(model: DeconvolutionModel) -> str | None:
@@ -102,14 +143,16 @@ def exact_posterior(
     gamma = _value(model.noise.precision, noise_precision, "noise_precision")
     y = as_observed(model, observed)
     system = LinearGaussianSystem(model, y)
-    n = system.n_latent
     precision = gamma * system.k2 + alpha * system.q0
-    y_hat = torch.fft.fftn(y, dim=system.dims)
-    s = 1.0 / gamma + system.k2 / (alpha * system.q0)
-    log_evidence = (
-        -0.5 * n * math.log(2 * math.pi)
-        - 0.5 * float(s.log().sum())
-        - 0.5 * float((squared_modulus(y_hat) / s).sum()) / n
+    log_evidence = float(
+        spectral_log_evidence(
+            squared_modulus(system.y_hat),
+            system.k2_half,
+            system.q0_half,
+            alpha,
+            gamma,
+            system.shape,
+        )
     )
     return ExactPosterior(
         mean=system.fourier_mean(gamma, alpha),
