@@ -1,5 +1,11 @@
 """Inference engines; every one returns a :class:`Result`."""
 
+from bayesdeconv.infer.collapsed import (
+    CollapsedEvidence,
+    PSFPosterior,
+    collapsed_log_evidence,
+    fit_psf_parameters,
+)
 from bayesdeconv.infer.exact import ExactPosterior, exact_posterior, fit_exact
 from bayesdeconv.infer.ivb import fit_ivb
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
@@ -9,14 +15,18 @@ from bayesdeconv.infer.vadam import fit_vadam, vadam_fixed_point_precision
 from bayesdeconv.infer.vadam_optimizer import Vadam
 
 __all__ = [
+    "CollapsedEvidence",
     "ExactPosterior",
     "LogNormalPosterior",
+    "PSFPosterior",
     "PointValue",
     "Result",
     "Vadam",
+    "collapsed_log_evidence",
     "exact_posterior",
     "fit_exact",
     "fit_ivb",
+    "fit_psf_parameters",
     "fit_svi",
     "fit_vadam",
     "marginal_variance",
