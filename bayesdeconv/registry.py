@@ -88,7 +88,7 @@ def _register_defaults() -> None:
     from bayesdeconv.infer.engines import DEFAULT_ENGINES
     from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
     from bayesdeconv.priors import BLIND_SPARSE_SCALE, SmoothPrior, piecewise, sparse
-    from bayesdeconv.psf_priors import ARDPSFPrior
+    from bayesdeconv.psf_priors import ARDPSFPrior, DefocusPSF, GaussianPSF, LinearMotionPSF
 
     IMAGE_PRIORS.register(
         "smooth",
@@ -111,6 +111,19 @@ def _register_defaults() -> None:
     LIKELIHOODS.register("poisson", lambda: PoissonNoise(), "photon counts")
     PSF_PRIORS.register(
         "ard", lambda size: ARDPSFPrior(tuple(size)), "ARD Gaussian values, mean on the simplex"
+    )
+    PSF_PRIORS.register(
+        "gaussian",
+        lambda size: GaussianPSF(tuple(size)),
+        "parametric Gaussian (sigma_x, sigma_y, theta), posterior over its parameters",
+    )
+    PSF_PRIORS.register(
+        "defocus", lambda size: DefocusPSF(tuple(size)), "parametric defocus disk (radius)"
+    )
+    PSF_PRIORS.register(
+        "motion",
+        lambda size: LinearMotionPSF(tuple(size)),
+        "parametric linear motion (length, angle)",
     )
     for engine in DEFAULT_ENGINES:
         ENGINES.register(engine.name, lambda engine=engine: engine, engine.summary)

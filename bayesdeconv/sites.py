@@ -14,8 +14,17 @@ PSF = "psf"
 """The PSF ``k`` (blind models)."""
 PSF_PRECISION = "psf_precision"
 """The per-value precisions ``beta`` of an ARD PSF prior (uncollapsed models)."""
+PSF_PARAMETER_PREFIX = "psf_"
+"""Prefix of the sample sites of a parametric PSF's parameters (``psf_sigma``, ...)."""
 OBSERVED = "obs"
 """The observed image ``y``."""
+
+
+
+def psf_parameter(name: str) -> str:
+    """The sample-site name of the parametric PSF parameter ``name``: ``psf_<name>``."""
+    return PSF_PARAMETER_PREFIX + name
+
 
 __all__ = [
     "GRADIENT_PRECISION",
@@ -25,5 +34,7 @@ __all__ = [
     "NOISE_PRECISION",
     "OBSERVED",
     "PSF",
+    "PSF_PARAMETER_PREFIX",
     "PSF_PRECISION",
+    "psf_parameter",
 ]

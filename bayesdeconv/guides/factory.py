@@ -85,17 +85,19 @@ def make_guide(
         # the initial values must reach the hidden sites too (the flat image site of a
         # sparse-gradient prior cannot be sampled), so they are set inside the block
         initialised = InitMessenger(init_loc_fn)(model)
+        # a parametric PSF: the dense block is over its parameters (the psf site is derived)
+        psf_sites = list(model.psf_prior.parameter_sites) or [sites.PSF]
         guide = AutoGuideList(initialised)
         guide.append(
             AutoMultivariateNormal(
-                poutine.block(initialised, expose=[sites.PSF]),
+                poutine.block(initialised, expose=psf_sites),
                 init_loc_fn=init_loc_fn,
                 init_scale=init_scale,
             )
         )
         guide.append(
             AutoNormal(
-                poutine.block(initialised, hide=[sites.PSF]),
+                poutine.block(initialised, hide=psf_sites),
                 init_loc_fn=init_loc_fn,
                 init_scale=init_scale,
             )

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from bayesdeconv import sites
-from bayesdeconv.infer.result import PointValue, Result
+from bayesdeconv.infer.result import PointValue, Result, SamplePosterior
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,12 +24,17 @@ __all__ = [
     "fixed_precisions",
     "gaussian_sampler",
     "mean_field_drawer",
+    "psf_parameter_sites",
     "estimate_noise_std",
     "initial_image",
     "initial_values",
     "learned_precisions",
     "to_numpy",
 ]
+
+
+PARAMETER_DRAWS = 2000
+"""Joint posterior draws behind :attr:`Result.psf_parameters` (parametric PSFs)."""
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
@@ -110,7 +115,7 @@ def initial_values(
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
     if model.blind:
-        values[sites.PSF] = model.psf_prior.initial_value(dtype=model.dtype, device=model.device)
+        values.update(model.psf_prior.initial_sites(dtype=model.dtype, device=model.device))
     values.update(model.prior.initial_values(x0))
     values.update(model.noise.initial_values(sigma, dtype=model.dtype, device=model.device))
     if callable(init):  # an init strategy (bayesdeconv.infer.init)
@@ -233,7 +238,12 @@ def deconvolution_sites(model: DeconvolutionModel) -> list[str]:
     """The sites a :class:`~bayesdeconv.Result` reports: the image, the PSF (blind) and the
     learned precisions."""
     names = [sites.IMAGE] + ([sites.PSF] if model.blind else [])
-    return names + learned_precisions(model)
+    return names + learned_precisions(model) + list(psf_parameter_sites(model))
+
+
+def psf_parameter_sites(model: DeconvolutionModel) -> tuple[str, ...]:
+    """The sample sites of a parametric PSF's free parameters (none otherwise)."""
+    return model.psf_prior.parameter_sites if model.blind else ()
 
 
 def learned_precisions(model: DeconvolutionModel) -> list[str]:
@@ -303,6 +313,14 @@ def deconvolution_result(
                 out[name] = q.sample(n, rng)
             return out
 
+    parameters = {}
+    if psf_parameter_sites(model):
+        window = (slice(0, 0),) * len(op.latent_shape)
+        values = summary.draws(PARAMETER_DRAWS, seed=0, crop={sites.IMAGE: window})
+        parameters = {
+            name: SamplePosterior(np.asarray(values[name], dtype=np.float64).reshape(-1))
+            for name in psf_parameter_sites(model)
+        }
     return Result(
         mean=frame_mean,
         std=frame_std,
@@ -320,4 +338,5 @@ def deconvolution_result(
         info=info,
         draw_fn=draw,
         blind=model.blind,
+        psf_parameters=parameters,
     )

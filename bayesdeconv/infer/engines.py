@@ -184,7 +184,7 @@ class SVIEngine:
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         extra = {} if options.steps is None else {"steps": int(options.steps)}
-        if model.blind:
+        if model.blind and not model.psf_prior.parametric:
             extra["init"] = _search_start(model, y, options)
         guide = options.guide or self.guide
         return fit_svi(model, y, guide=guide, seed=options.seed, progress=options.progress, **extra)
@@ -200,6 +200,11 @@ class VadamEngine:
     dtype: torch.dtype = torch.float32
 
     def supports(self, model: DeconvolutionModel) -> str | None:
+        if model.blind and model.psf_prior.parametric:
+            return (
+                "vadam updates PSF values, not the parameters of a parametric PSF "
+                f"({type(model.psf_prior).__name__}); use method='svi'"
+            )
         return None
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:

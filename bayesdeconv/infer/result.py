@@ -154,6 +154,10 @@ class Result:
         Sweeps a sampler discarded before ``samples`` (Gibbs).
     log_evidence : float, optional
         :math:`\\log p(y)` from the closed form (``method="exact"``).
+    psf_parameters : dict
+        Posterior of each free parameter of a parametric PSF by site name (``psf_sigma``,
+        ...; see :class:`~bayesdeconv.psf_priors.ParametricPSFPrior`), as draws
+        (:class:`SamplePosterior`, its ``values`` give intervals); empty otherwise.
     """
 
     mean: np.ndarray
@@ -176,6 +180,7 @@ class Result:
     samples: np.ndarray | None = field(default=None, repr=False)
     burn_in: int | None = None
     log_evidence: float | None = None
+    psf_parameters: dict[str, ScalarPosterior] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "info", _read_only(self.info))

@@ -261,7 +261,8 @@ def _fit_deconvolution(model, observed, guide, init, seed, summary_samples, loop
             auto = make_guide(model, guide, init_values=init_values, init_scale=min(sigma, 0.1))
         else:
             auto = guide
-        after = (lambda: _project_psf(model, auto)) if model.blind else None
+        projected = model.blind and not model.psf_prior.parametric
+        after = (lambda: _project_psf(model, auto)) if projected else None
         losses, converged = run_svi(
             model, auto, (y,), max_plate_nesting=0, after_step=after, **loop
         )

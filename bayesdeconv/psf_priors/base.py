@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from bayesdeconv import sites
 from bayesdeconv.priors.hyper import conjugate_gamma
 from bayesdeconv.psf_priors.simplex import minimise_on_simplex, project_simplex
 
@@ -63,6 +64,21 @@ class PSFPrior(ABC):
     """
 
     size: tuple[int, ...]
+
+    parametric: bool = False
+    """Capability: the PSF is a deterministic function of named parameter sites
+    (:class:`~bayesdeconv.psf_priors.ParametricPSFPrior`), so the ``psf`` site is a
+    ``pyro.deterministic`` and engines that update PSF values (projection, closed form) do
+    not apply."""
+
+    @property
+    def parameter_sites(self) -> tuple[str, ...]:
+        """Sample sites of the PSF's parameters (none for a prior on the PSF values)."""
+        return ()
+
+    def initial_sites(self, *, dtype, device) -> dict[str, torch.Tensor]:
+        """Starting values of the prior's latent sites by name (constrained space)."""
+        return {sites.PSF: self.initial_value(dtype=dtype, device=device)}
 
     @abstractmethod
     def sample(self, *, dtype: torch.dtype, device) -> torch.Tensor:
