@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bayesdeconv.infer._common import to_numpy
 from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES
 from bayesdeconv.infer.engines import AUTO_ORDER, FitOptions
 from bayesdeconv.infer.result import Result
@@ -12,7 +13,7 @@ from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
 from bayesdeconv.physics.psf import check_psf
 from bayesdeconv.priors.base import CirculantGaussianPrior
-from bayesdeconv.psf_priors import check_psf_size
+from bayesdeconv.psf_priors import PSFPrior, check_psf_size
 from bayesdeconv.registry import ENGINES, IMAGE_PRIORS, LIKELIHOODS, PSF_PRIORS
 
 __all__ = [
@@ -151,11 +152,15 @@ def deconvolve(
     image : array_like or torch.Tensor
         Observed 2-D ``(y, x)`` or 3-D ``(z, y, x)`` image. Missing pixels may be NaN if the mask
         marks them.
-    psf : array_like, optional
+    psf : array_like or parametric PSF prior, optional
         The PSF (same number of axes, centred at ``s // 2``, non-negative, summing to 1), applied
         by true convolution (flip a correlation kernel first). ``None`` asks for blind
         deconvolution (2-D): the PSF is estimated with its posterior, on a support of
-        ``psf_size`` pixels.
+        ``psf_size`` pixels. A parametric PSF prior such as
+        ``psf_priors.GaussianPSF(15)`` asks for the posterior over its parameters
+        (``result.psf_parameters``): by default the ``"evidence"`` engine (NUTS with the image
+        integrated out) for the smooth prior, Gaussian noise, ``boundary="circular"`` and no
+        mask, else SVI on the joint model.
     prior : str or prior object, optional
         Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision; the
         default with a known PSF), ``"piecewise"`` (sparse gradients with a per-difference
@@ -256,10 +261,22 @@ def deconvolve(
     observed = prepare_image(raw, mask_array)
     if mask_array is not None:
         observed = np.where(mask_array, observed, 0.0)
+    parametric = isinstance(psf, PSFPrior) and psf.parametric
     blind = psf is None
     if prior is None:
         prior = "sparse" if blind else "smooth"
-    if blind:
+    if parametric:  # a PSF family with priors on its parameters (myopic deconvolution)
+        if psf_size is not None:
+            raise ValueError("psf_size comes from the parametric PSF prior; leave it unset")
+        if (psf_covariance, psf_update) != ("full", "closed-form") or not (
+            isinstance(psf_init, str) and psf_init == "search"
+        ):
+            raise ValueError(
+                "psf_covariance, psf_update and psf_init apply to non-parametric blind fits"
+            )
+        size = check_psf_size(psf.size, observed.shape)
+        psf_array = to_numpy(psf.initial_value(dtype=torch.float64, device=None))
+    elif blind:
         if psf_size is None:
             raise ValueError("blind deconvolution (psf=None) needs psf_size, the PSF support")
         if observed.ndim != 2:
@@ -296,7 +313,7 @@ def deconvolve(
         )
     prior_obj = image_prior(prior, blind=blind)
     noise_obj = LIKELIHOODS.resolve(noise)
-    if blind and isinstance(prior_obj, CirculantGaussianPrior):
+    if blind and not parametric and isinstance(prior_obj, CirculantGaussianPrior):
         raise ValueError(
             "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse' "
             "(a Gaussian image prior favours the no-blur kernel)"
@@ -321,7 +338,7 @@ def deconvolve(
             prior=prior_obj,
             noise=noise_obj,
             mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
-            psf_prior=PSF_PRIORS.build("ard", size=size) if blind else None,
+            psf_prior=psf if parametric else PSF_PRIORS.build("ard", size=size) if blind else None,
         )
 
     model = build(torch.float64)

@@ -44,7 +44,7 @@ def test_a_registered_prior_is_usable_by_name_everywhere(stiff_prior, rng):
 
 
 def test_engine_names_and_summaries_come_from_the_registry():
-    assert registry.ENGINES.names == ("ivb", "svi", "map", "vadam", "gibbs")
+    assert registry.ENGINES.names == ("ivb", "svi", "map", "vadam", "gibbs", "evidence")
     assert all(registry.ENGINES.summary(name) for name in registry.ENGINES.names)
     assert option_choices()["method"] == registry.ENGINES.names
     assert np.all([registry.ENGINES.build(n).name == n for n in registry.ENGINES.names])

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,15 +16,18 @@ import torch
 
 from bayesdeconv import sites
 from bayesdeconv.infer import blind, gibbs, ivb
-from bayesdeconv.infer.result import Result
+from bayesdeconv.infer._common import mean_field_drawer
+from bayesdeconv.infer.collapsed import fit_psf_parameters
+from bayesdeconv.infer.result import Result, SamplePosterior
 from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam
 from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.priors.base import CirculantGaussianPrior
 
 __all__ = ["AUTO_ORDER", "DEFAULT_ENGINES", "Engine", "FitOptions"]
 
-AUTO_ORDER = ("ivb", "svi")
+AUTO_ORDER = ("evidence", "ivb", "svi")
 """Engines tried in turn when ``deconvolve(method=None)``: closed form where it applies."""
 
 
@@ -214,6 +218,98 @@ class VadamEngine:
         return fit_vadam(model, y, seed=options.seed, progress=options.progress, **extra)
 
 
+def _evidence_drawer(post, hyper: dict, parameters: dict):
+    """A ``Result.draw_fn`` for the evidence engine: the precisions and PSF parameters jointly
+    (one stored NUTS draw per posterior draw), the pixels independently with the averaged
+    mean and std (the first two moments of the image posterior mixture)."""
+    pixels = mean_field_drawer(post.mean, post.std, {})
+    stored = {
+        **{k: v.values for k, v in hyper.items()},
+        **{k: v.values for k, v in parameters.items()},
+    }
+    count = min(len(v) for v in stored.values())
+
+    def draw(n: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+        pick = rng.integers(count, size=n)
+        out = pixels(n, rng, region)
+        out.update({name: np.asarray(values)[pick] for name, values in stored.items()})
+        return out
+
+    return draw
+
+
+@dataclass(frozen=True)
+class EvidenceEngine:
+    """NUTS on the few parameters of a parametric PSF and the precisions, the image integrated
+    out in closed form (:func:`~bayesdeconv.infer.collapsed.fit_psf_parameters`)."""
+
+    name: str = "evidence"
+    summary: str = (
+        "NUTS on a parametric PSF's parameters, the image integrated out "
+        "(smooth prior, Gaussian noise, circular, no mask)"
+    )
+    options: frozenset[str] = frozenset({"steps", "seed"})
+    dtype: torch.dtype = torch.float64
+
+    def supports(self, model: DeconvolutionModel) -> str | None:
+        if not (model.blind and model.psf_prior.parametric):
+            return "the evidence engine samples the parameters of a parametric PSF prior"
+        if not isinstance(model.prior, CirculantGaussianPrior):
+            return "integrating the image out needs a Gaussian (smooth) image prior"
+        if not isinstance(model.noise, ConjugateGaussianLikelihood):
+            return "integrating the image out needs Gaussian noise"
+        if not model.operator.is_circulant or model.mask is not None:
+            return "integrating the image out needs boundary='circular' and no mask"
+        return None
+
+    def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
+        start = time.perf_counter()
+        psf_prior = model.psf_prior
+        steps = {} if options.steps is None else {"num_samples": int(options.steps)}
+        post = fit_psf_parameters(
+            y,
+            lambda **params: psf_prior.kernel(dtype=model.dtype, device=model.device, **params),
+            psf_prior.parameter_priors(),
+            model.prior,
+            image_precision=model.prior.precision,
+            noise_precision=model.noise.precision,
+            seed=0 if options.seed is None else int(options.seed),
+            progress=options.progress,
+            **steps,
+        )
+        hyper = {
+            sites.NOISE_PRECISION: SamplePosterior(post.noise_precision),
+            sites.IMAGE_PRECISION: SamplePosterior(post.image_precision),
+        }
+        parameters = {
+            sites.psf_parameter(name): SamplePosterior(psf_prior.wrap(name, values))
+            for name, values in post.psf_parameters.items()
+        }
+        n_draws = len(next(iter(post.psf_parameters.values()), post.noise_precision))
+        return Result(
+            mean=post.mean,
+            std=post.std,
+            psf=post.psf,
+            psf_std=post.psf_std,
+            elbo=np.zeros(0),
+            observed=y.detach().cpu().numpy(),
+            method=self.name,
+            hyperparameters=hyper,
+            latent_mean=post.mean,
+            latent_std=post.std,
+            n_iter=n_draws,
+            converged=True,
+            runtime=time.perf_counter() - start,
+            info={
+                "image_posterior": f"averaged over {post.n_image_draws} parameter draws",
+                "diagnostics": post.diagnostics,
+            },
+            draw_fn=_evidence_drawer(post, hyper, parameters),
+            blind=True,
+            psf_parameters=parameters,
+        )
+
+
 DEFAULT_ENGINES: tuple[Engine, ...] = (
     IVBEngine(),
     SVIEngine(),
@@ -226,5 +322,6 @@ DEFAULT_ENGINES: tuple[Engine, ...] = (
     ),
     VadamEngine(),
     GibbsEngine(),
+    EvidenceEngine(),
 )
 """The engines registered under their names in :data:`bayesdeconv.registry.ENGINES`."""

@@ -1,5 +1,6 @@
 """Parametric PSF priors: sites, kernels, gradients, priors, errors and a joint SVI fit."""
 
+import functools
 import math
 
 import numpy as np
@@ -183,9 +184,9 @@ def test_joint_svi_runs_with_either_boundary(boundary):
     assert result.blind and np.isfinite(result.mean).all()
 
 
-def test_svi_recovers_a_gaussian_blur_width():
-    """Oracle: 48² scene, isotropic Gaussian sigma = 1.6, 1 % noise; SVI's posterior mean of
-    sigma is within 10 % of the truth."""
+@functools.lru_cache(maxsize=1)
+def _svi_sigma_fit():
+    """48² scene, isotropic Gaussian sigma = 1.6, 1 % noise, circular; joint SVI fit."""
     truth = 1.6
     x = piecewise_constant_image((48, 48), seed=0)
     clean = (
@@ -203,8 +204,22 @@ def test_svi_recovers_a_gaussian_blur_width():
     )
     model = DeconvolutionModel(op, prior=SmoothPrior(), noise=GaussianNoise(), psf_prior=psf_prior)
     result = fit_svi(model, y, steps=3000, lr=0.05, lr_decay=1.0, tol=0, seed=0, progress=False)
-    sigma = result.psf_parameters["psf_sigma"]
+    return truth, result.psf_parameters["psf_sigma"]
+
+
+def test_svi_recovers_a_gaussian_blur_width():
+    """Oracle: SVI's posterior mean of sigma is within 10 % of the truth."""
+    truth, sigma = _svi_sigma_fit()
     assert sigma.mean == pytest.approx(truth, rel=0.10)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (docs/limitations.md): the mean-field guide treats sigma and the image "
+    "as independent, so its 90 % interval of sigma is far too narrow; the collapsed-evidence "
+    "NUTS fit (infer.fit_psf_parameters) covers",
+)
+def test_svi_interval_of_the_blur_width_contains_the_truth():
+    truth, sigma = _svi_sigma_fit()
     low, high = np.quantile(sigma.values, [0.05, 0.95])
-    if not low <= truth <= high:
-        pytest.xfail(f"mean-field 90 % interval [{low:.3f}, {high:.3f}] is overconfident")
+    assert low <= truth <= high
