@@ -8,7 +8,7 @@ modules that define them.
 
 from __future__ import annotations
 
-__all__ = ["DEVICES", "option_choices", "option_summaries"]
+__all__ = ["DEVICES", "option_choices", "option_summaries", "parametric_psf_families"]
 
 #: Compute devices offered by ``--device`` (the library takes any ``torch.device``; it has no
 #: list of its own).
@@ -58,3 +58,11 @@ def option_summaries(dest: str) -> str:
         "guide": registry.GUIDES,
     }[dest]
     return "; ".join(f"{name}: {table.summary(name)}" for name in table.names)
+
+
+def parametric_psf_families() -> tuple[str, ...]:
+    """The PSF priors of :data:`bayesdeconv.registry.PSF_PRIORS` that declare themselves
+    parametric (``--psf gaussian`` and the like)."""
+    from bayesdeconv.registry import PSF_PRIORS
+
+    return tuple(n for n in PSF_PRIORS.names if PSF_PRIORS.build(n, size=(3, 3)).parametric)

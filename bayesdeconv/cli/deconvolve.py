@@ -94,6 +94,23 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         With code 2 (after one line on stderr) on a violation.
     """
     prog = f"{PROG} deconvolve"
+    family = psf_family(args)
+    if family is not None:
+        if args.blind:
+            usage_error(prog, f"--psf {family} already asks for the PSF; drop --blind")
+        if args.psf_size is None:
+            usage_error(prog, f"--psf {family} needs --psf-size N, the PSF support")
+        if args.normalise_psf:
+            usage_error(prog, "--normalise-psf is only used with a PSF file")
+        if args.psf_size < 1:
+            usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
+        if args.psf_sigma is not None:
+            if family != "gaussian":
+                usage_error(prog, "--psf-sigma is used only with --psf gaussian")
+            _sigma_range(prog, args.psf_sigma)
+        return
+    if args.psf_sigma is not None:
+        usage_error(prog, "--psf-sigma is used only with --psf gaussian")
     if args.psf is not None and args.blind:
         usage_error(prog, "give either --psf PSF or --blind --psf-size N, not both")
     if args.psf is None and not args.blind:
@@ -108,10 +125,46 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
 
 
+def psf_family(args: argparse.Namespace) -> str | None:
+    """The parametric PSF family ``--psf`` names (``gaussian``, ...), or ``None`` for a file.
+
+    A file of that name wins, so an existing file is never reinterpreted."""
+    from bayesdeconv.cli.choices import parametric_psf_families
+
+    if args.psf is None or args.psf.exists() or str(args.psf) not in parametric_psf_families():
+        return None
+    return str(args.psf)
+
+
+def _sigma_range(prog: str, text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(":"))
+    except ValueError:
+        usage_error(prog, f"--psf-sigma must be LO:HI in pixels, e.g. 0.5:4, got {text!r}")
+    if not (0 < low < high) or not np.isfinite(high):
+        usage_error(prog, f"--psf-sigma needs 0 < LO < HI, got {text!r}")
+    return low, high
+
+
+def _parametric_psf(args: argparse.Namespace, family: str):
+    """The parametric PSF prior ``--psf FAMILY --psf-size N [--psf-sigma LO:HI]`` names."""
+    import pyro.distributions as dist
+
+    from bayesdeconv.psf_priors import GaussianPSF
+    from bayesdeconv.registry import PSF_PRIORS
+
+    size = (args.psf_size, args.psf_size)
+    if family == "gaussian" and args.psf_sigma is not None:
+        low, high = _sigma_range(f"{PROG} deconvolve", args.psf_sigma)
+        width = dist.Uniform(low, high)
+        return GaussianPSF(size, sigma_x=width, sigma_y=width)
+    return PSF_PRIORS.build(family, size=size)
+
+
 def _outputs_to_check(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     """Inputs, outputs and allowed output suffixes by option name."""
     inputs = {"INPUT": args.input}
-    if args.psf is not None:
+    if args.psf is not None and psf_family(args) is None:
         inputs["--psf"] = args.psf
     if args.mask is not None:
         inputs["--mask"] = args.mask
@@ -148,7 +201,10 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
 
     image = read_image(args.input)
     psf = None
-    if args.psf is not None:
+    family = psf_family(args)
+    if family is not None:
+        psf = _parametric_psf(args, family)
+    elif args.psf is not None:
         psf = read_psf(args.psf, image.shape, normalise=args.normalise_psf)
     mask = read_mask(args.mask) if args.mask is not None else None
     # No --method: leave the engine to deconvolve's own default.
@@ -160,7 +216,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         noise=args.noise,
         guide=args.guide,
         boundary=args.boundary,
-        psf_size=args.psf_size,
+        psf_size=None if family is not None else args.psf_size,
         psf_covariance=args.psf_covariance,
         psf_update=args.psf_update,
         psf_init=args.psf_init,
@@ -211,7 +267,10 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     else:
         state = "converged" if result.converged else "iteration limit reached"
     written = ", ".join(str(f.path) for f in files)
-    return [
+    lines = [
         f"{PROG}: {result.method}, {result.n_iter} iterations ({state}), "
         f"{result.runtime:.2f} s; wrote {written}"
     ]
+    for name, q in result.psf_parameters.items():
+        lines.append(f"{PROG}: {name} = {q.mean:.4g} ± {q.std:.2g}")
+    return lines

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayesdeconv import __version__
-from bayesdeconv.cli.choices import option_choices, option_summaries
+from bayesdeconv.cli.choices import option_choices, option_summaries, parametric_psf_families
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
@@ -59,7 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="posterior mean, float32 TIFF (.tif/.tiff)",
     )
     psf = dec.add_argument_group("PSF")
-    psf.add_argument("--psf", metavar="PSF", type=Path, help="PSF image file (.tif, .tiff, .npy)")
+    psf.add_argument(
+        "--psf",
+        metavar="PSF",
+        type=Path,
+        help="PSF image file (.tif, .tiff, .npy), or a PSF family whose parameters get a "
+        f"posterior: {', '.join(parametric_psf_families())} (with --psf-size N)",
+    )
+    psf.add_argument(
+        "--psf-sigma",
+        metavar="LO:HI",
+        help="--psf gaussian: uniform prior range of the width, pixels (default 0.3:size/4)",
+    )
     psf.add_argument(
         "--normalise-psf",
         action="store_true",
@@ -67,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
     psf.add_argument(
-        "--psf-size", metavar="N", type=int, help="odd PSF support for --blind, pixels per axis"
+        "--psf-size",
+        metavar="N",
+        type=int,
+        help="odd PSF support for --blind or a PSF family, pixels per axis",
     )
     psf.add_argument(
         "--psf-covariance",
