@@ -144,6 +144,20 @@ class LinearGaussianSystem:
         """
         return self.solve(gamma * self.rhs_hat, gamma, alpha, x0, rtol=rtol, max_iter=max_iter)
 
+    def _half_spectrum_operator(self, gamma: float, alpha: float):
+        """``(apply, precondition)`` on half spectra: :math:`\\Lambda v` (one FFT pair, for
+        the mask; batched over leading axes) and the circulant preconditioner
+        :math:`(\\gamma\\rho|K|^2 + \\alpha Q_0)^{-1}`."""
+        inverse = 1.0 / (gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half)
+        back = gamma * self.otf.conj()  # F C^T, scaled
+        ridge = alpha * self.q0_half
+
+        def apply(v_hat: torch.Tensor) -> torch.Tensor:
+            blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
+            return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
+
+        return apply, lambda r_hat: inverse * r_hat
+
     def solve(
         self,
         b_hat: torch.Tensor,
@@ -171,21 +185,14 @@ class LinearGaussianSystem:
         iterations : int
             CG iterations used.
         """
-        precond = 1.0 / (gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half)
-        back = gamma * self.otf.conj()  # F C^T, scaled
-        ridge = alpha * self.q0_half
-
-        def apply(v_hat: torch.Tensor) -> torch.Tensor:
-            blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
-            return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
-
+        apply, precondition = self._half_spectrum_operator(gamma, alpha)
         if self._inner(b_hat, b_hat) == 0:
             return torch.zeros_like(x0), 0
         x_hat, iterations = pcg(
             apply,
             b_hat,
             self.rfft(x0),
-            lambda r_hat: precond * r_hat,
+            precondition,
             rtol=rtol,
             max_iter=max_iter,
             inner=self._inner,
@@ -210,15 +217,9 @@ class LinearGaussianSystem:
         batch of starting points (half spectra). Returns the solutions (real space) and the
         iterations of the slowest system.
         """
-        precond = 1.0 / (gamma * self.observed_fraction * self.k2_half + alpha * self.q0_half)
-        back = gamma * self.otf.conj()
-        ridge = alpha * self.q0_half
+        apply, precondition = self._half_spectrum_operator(gamma, alpha)
         weights = self.weights / self.n_latent
         dims = tuple(range(-len(self.shape), 0))
-
-        def apply(v_hat: torch.Tensor) -> torch.Tensor:
-            blurred = self.irfft(v_hat * self.otf).mul_(self.mask)
-            return self.rfft(blurred).mul_(back).addcmul_(ridge, v_hat)
 
         def inner(a_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
             product = a_hat.real * b_hat.real + a_hat.imag * b_hat.imag
@@ -228,7 +229,7 @@ class LinearGaussianSystem:
             apply,
             b_hat,
             x0_hat,
-            lambda r_hat: precond * r_hat,
+            precondition,
             rtol=rtol,
             max_iter=max_iter,
             inner=inner,
