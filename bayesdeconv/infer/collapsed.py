@@ -45,7 +45,14 @@ from bayesdeconv.priors.base import CirculantGaussianPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPrior, as_precision, precision_site
 from bayesdeconv.priors.stationary import rfft_weights
 
-__all__ = ["CollapsedEvidence", "PSFPosterior", "collapsed_log_evidence", "fit_psf_parameters"]
+__all__ = [
+    "CollapsedEvidence",
+    "PSFPosterior",
+    "collapsed_log_evidence",
+    "fit_psf_parameters",
+    "map_psf_parameters",
+    "periodic_component",
+]
 
 Scalar = float | torch.Tensor
 
@@ -264,25 +271,10 @@ def fit_psf_parameters(
     gamma_spec = as_precision(noise_precision)
     names = list(priors)
 
-    def model() -> None:
-        params = {name: pyro.sample(name, priors[name]) for name in names}
-        alpha = precision_site(sites.IMAGE_PRECISION, alpha_spec, dtype=dtype, device=device)
-        gamma = precision_site(sites.NOISE_PRECISION, gamma_spec, dtype=dtype, device=device)
-        pyro.factor("collapsed_evidence", evidence(kernel_fn(**params), alpha, gamma))
+    model = _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec)
 
     pyro.set_rng_seed(seed)
-    alpha0, gamma0 = _start_precisions(evidence)
-    start = {name: _prior_start(priors[name]) for name in names}
-    for site, spec, value in (
-        (sites.IMAGE_PRECISION, alpha_spec, alpha0),
-        (sites.NOISE_PRECISION, gamma_spec, gamma0),
-    ):
-        if spec.learned:
-            start[site] = torch.tensor(spec.init or value, dtype=dtype, device=device)
-    init_params, potential_fn, _, _ = initialize_model(
-        model, init_strategy=pyro.infer.autoguide.initialization.init_to_value(values=start)
-    )
-    init_params = _map_start(init_params, potential_fn)
+    init_params, potential_fn, _ = _map(model, evidence, priors, alpha_spec, gamma_spec)
     kernel = NUTS(model, target_accept_prob=0.8)
     mcmc = MCMC(
         kernel,
@@ -327,6 +319,103 @@ def fit_psf_parameters(
         n_image_draws=len(picks),
         diagnostics=mcmc.diagnostics(),
     )
+
+
+def _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec) -> Callable[[], None]:
+    """The Pyro model of the PSF parameters and precisions with the collapsed evidence."""
+    dtype, device = evidence.y.dtype, evidence.y.device
+
+    def model() -> None:
+        params = {name: pyro.sample(name, prior) for name, prior in priors.items()}
+        alpha = precision_site(sites.IMAGE_PRECISION, alpha_spec, dtype=dtype, device=device)
+        gamma = precision_site(sites.NOISE_PRECISION, gamma_spec, dtype=dtype, device=device)
+        pyro.factor("collapsed_evidence", evidence(kernel_fn(**params), alpha, gamma))
+
+    return model
+
+
+def _map(model, evidence, priors, alpha_spec, gamma_spec):
+    """The MAP of ``model`` in Pyro's unconstrained space (L-BFGS from the prior means and
+    data-driven precisions); returns it, the potential and the transforms."""
+    dtype, device = evidence.y.dtype, evidence.y.device
+    alpha0, gamma0 = _start_precisions(evidence)
+    start = {name: _prior_start(prior) for name, prior in priors.items()}
+    for site, spec, value in (
+        (sites.IMAGE_PRECISION, alpha_spec, alpha0),
+        (sites.NOISE_PRECISION, gamma_spec, gamma0),
+    ):
+        if spec.learned:
+            start[site] = torch.tensor(spec.init or value, dtype=dtype, device=device)
+    init_params, potential_fn, transforms, _ = initialize_model(
+        model, init_strategy=pyro.infer.autoguide.initialization.init_to_value(values=start)
+    )
+    return _map_start(init_params, potential_fn), potential_fn, transforms
+
+
+def periodic_component(y: torch.Tensor) -> torch.Tensor:
+    r"""The periodic component of an image (Moisan's periodic-plus-smooth decomposition).
+
+    :math:`y = p + s` with :math:`s` the smooth (harmonic inside) image whose Laplacian
+    cancels the jumps across the image's opposite edges, so :math:`p` has no boundary
+    discontinuity and its spectrum no cross of edge artefacts: what a circular-boundary
+    estimate should see of a non-periodic image.
+
+    References
+    ----------
+    .. [1] L. Moisan, "Periodic plus smooth image decomposition", J. Math. Imaging Vis. 39,
+       161-179, 2011.
+    """
+    dims = tuple(range(y.ndim))
+    v = torch.zeros_like(y)
+    for d in dims:
+        first, last = y.narrow(d, 0, 1), y.narrow(d, y.shape[d] - 1, 1)
+        v.narrow(d, 0, 1).add_(last - first)
+        v.narrow(d, y.shape[d] - 1, 1).add_(first - last)
+    den = torch.zeros(y.shape, dtype=y.dtype, device=y.device)
+    for d, n in enumerate(y.shape):
+        freq = torch.arange(n, dtype=y.dtype, device=y.device) * (2 * math.pi / n)
+        view = [1] * y.ndim
+        view[d] = n
+        den = den + (2 * torch.cos(freq) - 2).reshape(view)
+    den.view(-1)[0] = 1.0
+    smooth_hat = torch.fft.fftn(v) / den
+    smooth_hat.view(-1)[0] = 0.0
+    return y - torch.fft.ifftn(smooth_hat).real
+
+
+def map_psf_parameters(
+    y, psf_prior, *, prior: CirculantGaussianPrior | None = None, boundary: str = "circular"
+) -> dict[str, float]:
+    r"""The collapsed-evidence MAP of a parametric PSF's free parameters (a fast start).
+
+    Maximises :math:`\log p(y \mid k_\phi, \alpha, \gamma) + \log p(\phi)` (see
+    :class:`CollapsedEvidence`) over :math:`\phi` and the precisions by L-BFGS, under
+    ``prior`` (default :class:`~bayesdeconv.priors.SmoothPrior`, which errs on the wide side on
+    photographs). For a non-circular ``boundary`` the evidence sees the
+    :func:`periodic_component` of ``y``. A few hundred FFTs: well under a second at 256².
+    """
+    from bayesdeconv.priors.smooth import SmoothPrior
+
+    prior = SmoothPrior() if prior is None else prior
+    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).to(torch.float64)
+    if boundary != "circular":
+        y = periodic_component(y)
+    evidence = CollapsedEvidence(y, prior)
+    priors = {name: _prior_on(p, evidence.y) for name, p in psf_prior.parameter_priors().items()}
+
+    def kernel_fn(**params) -> torch.Tensor:
+        return psf_prior.kernel(dtype=evidence.y.dtype, device=evidence.y.device, **params)
+
+    alpha_spec, gamma_spec = GammaPrior(), GammaPrior()
+    model = _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec)
+    params, _, transforms = _map(model, evidence, priors, alpha_spec, gamma_spec)
+    return {name: float(transforms[name].inv(params[name])) for name in priors}
+
+
+def _prior_on(prior, y: torch.Tensor):
+    from bayesdeconv.psf_priors.parametric import _cast
+
+    return _cast(prior, y.dtype, y.device)
 
 
 def _map_start(init_params: dict, potential_fn: Callable, max_iter: int = 200) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bayesdeconv import sites
-from bayesdeconv.infer import blind, gibbs, ivb
+from bayesdeconv.infer import blind, gibbs, ivb, parametric_ivb
 from bayesdeconv.infer._common import mean_field_drawer
 from bayesdeconv.infer.collapsed import fit_psf_parameters
 from bayesdeconv.infer.result import Result, SamplePosterior
@@ -95,7 +95,7 @@ class IVBEngine:
     name: str = "ivb"
     summary: str = "closed-form iterative variational Bayes (Gaussian noise)"
     options: frozenset[str] = frozenset(
-        {"steps", "psf_covariance", "psf_update", "psf_init", "pyramid", "std"}
+        {"steps", "seed", "psf_covariance", "psf_update", "psf_init", "pyramid", "std"}
     )
     dtype: torch.dtype = torch.float64
 
@@ -103,6 +103,8 @@ class IVBEngine:
         circulant, scale_mixture = ivb.unsupported_reason(model), blind.unsupported_reason(model)
         if circulant is None or scale_mixture is None:
             return None
+        if model.blind and model.psf_prior.parametric:
+            return parametric_ivb.unsupported_reason(model)
         if model.blind:
             return scale_mixture
         if not isinstance(model.noise, ConjugateGaussianLikelihood):
@@ -115,6 +117,11 @@ class IVBEngine:
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         steps = {} if options.steps is None else {"max_iter": int(options.steps)}
+        if model.blind and model.psf_prior.parametric:
+            seed = {} if options.seed is None else {"seed": int(options.seed)}
+            return parametric_ivb.fit_parametric_ivb(
+                model, y, progress=options.progress, **seed, **steps
+            )
         if blind.unsupported_reason(model) is None:
             if options.std != "auto":
                 raise ValueError(
