@@ -9,6 +9,7 @@ from bayesdeconv.psf_priors.parametric import (
     ParametricPSFPrior,
 )
 from bayesdeconv.psf_priors.simplex import minimise_on_simplex, project_simplex
+from bayesdeconv.psf_priors.widefield import WidefieldPSF
 
 __all__ = [
     "ARDPSFPrior",
@@ -18,6 +19,7 @@ __all__ = [
     "LinearMotionPSF",
     "PSFPrior",
     "ParametricPSFPrior",
+    "WidefieldPSF",
     "check_psf_size",
     "minimise_on_simplex",
     "project_simplex",

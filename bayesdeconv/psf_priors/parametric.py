@@ -44,14 +44,15 @@ Spec = float | dist.Distribution | None
 _KINDS = ("positive", "nonneg", "angle")
 
 
-def _odd_size(size) -> tuple[int, int]:
-    sizes = (size, size) if isinstance(size, int | float) else tuple(size)
-    if len(sizes) != 2 or any(isinstance(s, bool) or int(s) != s for s in sizes):
-        raise ValueError(f"size must be an odd int or two odd ints (h, w), got {size!r}")
+def _odd_size(size, ndim: int = 2) -> tuple[int, ...]:
+    sizes = (size,) * ndim if isinstance(size, int | float) else tuple(size)
+    if len(sizes) != ndim or any(isinstance(s, bool) or int(s) != s for s in sizes):
+        axes = "(h, w)" if ndim == 2 else "(d, h, w)"
+        raise ValueError(f"size must be an odd int or {ndim} odd ints {axes}, got {size!r}")
     out = tuple(int(s) for s in sizes)
     if any(s < 3 or s % 2 == 0 for s in out):
-        raise ValueError(f"size must be odd and at least 3 along both axes, got {out}")
-    return out  # type: ignore[return-value]
+        raise ValueError(f"size must be odd and at least 3 along every axis, got {out}")
+    return out
 
 
 def _lower_bound(support) -> tuple[float, bool]:
@@ -139,9 +140,11 @@ class ParametricPSFPrior(PSFPrior):
     """Every parameter of the family, in the order of :meth:`kernel`'s arguments."""
     kinds: Mapping[str, str] = {}
     period: float = math.pi
+    ndim: int = 2
+    """Axes of the PSF (its ``size``)."""
 
     def __init__(self, size, values: Mapping[str, Spec]) -> None:
-        self.size = _odd_size(size)
+        self.size = _odd_size(size, self.ndim)
         self._given = dict(values)
         self._specs: dict[str, float | dist.Distribution] = {}
         for name in self.parameters:

@@ -40,7 +40,9 @@ Modules
 argument checks); :mod:`~bayesdeconv.physics.psf.grid` holds the sampling-grid helpers.
 :mod:`~bayesdeconv.physics.psf.differentiable` has torch generators differentiable in their
 parameters (:func:`gaussian_kernel`, :func:`defocus_kernel`, :func:`motion_kernel`,
-:func:`airy_kernel`, :func:`widefield_gaussian_kernel_3d`), built on
+:func:`airy_kernel`, :func:`widefield_gaussian_kernel_3d`) and
+:mod:`~bayesdeconv.physics.psf.differentiable_optics` the 2-D or 3-D widefield ones
+(:func:`widefield_born_wolf_kernel`, :func:`widefield_gaussian_kernel`), built on
 :mod:`~bayesdeconv.physics.psf.tensor_args` and :mod:`~bayesdeconv.physics.psf.bessel`.
 
 References
@@ -62,6 +64,10 @@ from bayesdeconv.physics.psf.differentiable import (
     motion_kernel,
     widefield_gaussian_kernel_3d,
 )
+from bayesdeconv.physics.psf.differentiable_optics import (
+    widefield_born_wolf_kernel,
+    widefield_gaussian_kernel,
+)
 from bayesdeconv.physics.psf.gaussian import anisotropic_gaussian_psf, gaussian_psf
 from bayesdeconv.physics.psf.grid import SizeLike
 from bayesdeconv.physics.psf.motion import motion_psf
@@ -79,6 +85,8 @@ __all__ = [
     "motion_kernel",
     "motion_psf",
     "psf_centroid",
+    "widefield_born_wolf_kernel",
+    "widefield_gaussian_kernel",
     "widefield_gaussian_kernel_3d",
     "widefield_gaussian_sigmas",
     "widefield_psf_3d",
