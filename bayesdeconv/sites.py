@@ -20,7 +20,6 @@ OBSERVED = "obs"
 """The observed image ``y``."""
 
 
-
 def psf_parameter(name: str) -> str:
     """The sample-site name of the parametric PSF parameter ``name``: ``psf_<name>``."""
     return PSF_PARAMETER_PREFIX + name

@@ -40,8 +40,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load_image, parse_args, write_results  # noqa: E402
-from _common import markdown_table as _table  # noqa: E402
+from _common import (  # noqa: E402
+    load_image,
+    markdown_table,  # noqa: E402
+    parse_args,
+    write_results,
+)
 
 from bayesdeconv import deconvolve  # noqa: E402
 from bayesdeconv.infer.blur_estimate import estimate_gaussian_blur  # noqa: E402
@@ -63,8 +67,15 @@ BLIND_SUBSET = 4  # images with the (slow) non-parametric blind IVB, circular, l
 
 def psf_prior() -> GaussianPSF:
     """The model's prior, from which the benchmark's true parameters are drawn."""
-    u = dist.Uniform(torch.tensor(LOW, dtype=torch.float64), torch.tensor(HIGH, dtype=torch.float64))
+    u = dist.Uniform(
+        torch.tensor(LOW, dtype=torch.float64), torch.tensor(HIGH, dtype=torch.float64)
+    )
     return GaussianPSF(SUPPORT, sigma_x=u, sigma_y=u)
+
+
+def _table(rows: list[dict]) -> str:
+    headers = list(dict.fromkeys(h for row in rows for h in row))
+    return markdown_table(headers, [[row.get(h, "") for h in headers] for row in rows])
 
 
 def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -114,7 +125,11 @@ def observe(name: str, size: int, truth: dict, noise: float, boundary: str, seed
     op = ConvolutionOperator(k, shape, boundary=boundary)
     y = op.forward(torch.as_tensor(x)).numpy()
     y = y + noise * np.random.default_rng(seed).standard_normal(shape)
-    frame = x if boundary == "circular" else x[SUPPORT // 2 : -(SUPPORT // 2), SUPPORT // 2 : -(SUPPORT // 2)]
+    frame = (
+        x
+        if boundary == "circular"
+        else x[SUPPORT // 2 : -(SUPPORT // 2), SUPPORT // 2 : -(SUPPORT // 2)]
+    )
     return y, frame, k.numpy()
 
 
@@ -123,8 +138,14 @@ def run_case(case: dict) -> list[dict]:
     name, size, noise, boundary = case["image"], case["size"], case["noise"], case["boundary"]
     truth = case["truth"]
     y, frame, k_true = observe(name, size, truth, noise, boundary, case["seed"])
-    base = {"image": name, "noise": noise, "boundary": boundary,
-            "sigma_x": truth["sigma_x"], "sigma_y": truth["sigma_y"], "theta": truth["theta"]}
+    base = {
+        "image": name,
+        "noise": noise,
+        "boundary": boundary,
+        "sigma_x": truth["sigma_x"],
+        "sigma_y": truth["sigma_y"],
+        "theta": truth["theta"],
+    }
     rows = []
 
     def add(method: str, row: dict) -> None:
@@ -135,24 +156,41 @@ def run_case(case: dict) -> list[dict]:
     add("gradient", parameter_row(truth, g.sigma_x, g.sigma_y, g.theta, time.perf_counter() - t))
     t = time.perf_counter()
     m = map_psf_parameters(y, psf_prior(), boundary=boundary)
-    add("evidence MAP (smooth)", parameter_row(truth, m["sigma_x"], m["sigma_y"], m["theta"],
-                                               time.perf_counter() - t))
+    add(
+        "evidence MAP (smooth)",
+        parameter_row(truth, m["sigma_x"], m["sigma_y"], m["theta"], time.perf_counter() - t),
+    )
     fits = []
     if boundary == "circular":
         fits.append(("evidence NUTS (smooth)", "smooth"))
     fits.append(("parametric IVB (sparse)", "sparse"))
     for method, prior in fits:
         t = time.perf_counter()
-        r = deconvolve(y, psf=psf_prior(), prior=prior, boundary=boundary, seed=case["seed"],
-                       progress=False)
+        steps = {"steps": 50} if case["size"] < 128 and prior == "smooth" else {}
+        r = deconvolve(
+            y,
+            psf=psf_prior(),
+            prior=prior,
+            boundary=boundary,
+            seed=case["seed"],
+            progress=False,
+            **steps,
+        )
         seconds = time.perf_counter() - t
         p = r.psf_parameters
-        row = parameter_row(truth, p["psf_sigma_x"].values, p["psf_sigma_y"].values,
-                            p["psf_theta"].values, seconds)
+        row = parameter_row(
+            truth, p["psf_sigma_x"].values, p["psf_sigma_y"].values, p["psf_theta"].values, seconds
+        )
         row["psnr"] = psnr(r.mean, frame)
         t = time.perf_counter()
-        ref = deconvolve(y, psf=k_true, prior=prior, boundary=boundary, progress=False,
-                         **({"std": "family"} if prior == "smooth" else {}))
+        ref = deconvolve(
+            y,
+            psf=k_true,
+            prior=prior,
+            boundary=boundary,
+            progress=False,
+            **({"std": "family"} if prior == "smooth" else {}),
+        )
         row["psnr_true_psf"] = psnr(ref.mean, frame)
         row["true_psf_seconds"] = time.perf_counter() - t
         row["psnr_input"] = psnr(y, frame)
@@ -160,8 +198,10 @@ def run_case(case: dict) -> list[dict]:
     if case.get("blind"):
         t = time.perf_counter()
         r = deconvolve(y, psf_size=SUPPORT, prior="sparse", boundary=boundary, progress=False)
-        add("blind IVB (non-parametric)", {"psnr": psnr(r.mean, frame),
-                                           "seconds": time.perf_counter() - t})
+        add(
+            "blind IVB (non-parametric)",
+            {"psnr": psnr(r.mean, frame), "seconds": time.perf_counter() - t},
+        )
     return rows
 
 
@@ -174,13 +214,25 @@ def cases(smoke: bool) -> list[dict]:
         for boundary in BOUNDARIES:
             for i, name in enumerate(images):
                 sx, sy = rng.uniform(LOW, HIGH, 2)
-                truth = {"sigma_x": float(sx), "sigma_y": float(sy),
-                         "theta": float(rng.uniform(0, math.pi))}
-                blind = (not smoke and i < BLIND_SUBSET and boundary == "circular"
-                         and noise == NOISES[0])
-                out.append({"image": name, "size": 64 if smoke else 256, "noise": noise,
-                            "boundary": boundary, "truth": truth, "seed": len(out),
-                            "blind": blind})
+                truth = {
+                    "sigma_x": float(sx),
+                    "sigma_y": float(sy),
+                    "theta": float(rng.uniform(0, math.pi)),
+                }
+                blind = (
+                    not smoke and i < BLIND_SUBSET and boundary == "circular" and noise == NOISES[0]
+                )
+                out.append(
+                    {
+                        "image": name,
+                        "size": 64 if smoke else 256,
+                        "noise": noise,
+                        "boundary": boundary,
+                        "truth": truth,
+                        "seed": len(out),
+                        "blind": blind,
+                    }
+                )
     return out
 
 
@@ -188,7 +240,7 @@ def widefield_case(smoke: bool) -> list[dict]:
     """A 3-D bead-and-filament volume, Born & Wolf PSF (NA 1.2, oil), 1 % noise: NA back."""
     torch.set_num_threads(1)
     rng = np.random.default_rng(7)
-    shape = (16, 32, 32) if smoke else (32, 64, 64)
+    shape = (12, 24, 24) if smoke else (32, 64, 64)
     volume = np.zeros(shape)
     for _ in range(30 if smoke else 120):  # beads
         volume[tuple(rng.integers(0, s) for s in shape)] = rng.uniform(0.5, 1.0)
@@ -199,33 +251,51 @@ def widefield_case(smoke: bool) -> list[dict]:
             index = tuple(int(v) % s for v, s in zip(start + t * direction, shape, strict=True))
             volume[index] = 0.6
     optics = dict(wavelength=0.52, pixel_size=0.1, z_step=0.25, refractive_index=1.515)
-    support = (9, 15, 15) if smoke else (15, 21, 21)
+    support = (7, 11, 11) if smoke else (15, 21, 21)
     truth = 1.2
-    prior = WidefieldPSF(support, **optics,
-                         numerical_aperture=dist.Uniform(torch.tensor(0.8, dtype=torch.float64),
-                                                         torch.tensor(1.45, dtype=torch.float64)))
+    prior = WidefieldPSF(
+        support,
+        **optics,
+        numerical_aperture=dist.Uniform(
+            torch.tensor(0.8, dtype=torch.float64), torch.tensor(1.45, dtype=torch.float64)
+        ),
+    )
     k = prior.kernel(numerical_aperture=truth)
     rows = []
-    for boundary in ("circular",) if smoke else ("circular", "valid"):
-        out_shape = shape if boundary == "circular" else tuple(
-            s - q + 1 for s, q in zip(shape, support, strict=True))
+    for boundary in ("circular",):  # the evidence engine; parametric IVB is 2-D only
+        out_shape = (
+            shape
+            if boundary == "circular"
+            else tuple(s - q + 1 for s, q in zip(shape, support, strict=True))
+        )
         op = ConvolutionOperator(k, out_shape, boundary=boundary)
         y = op.forward(torch.as_tensor(volume)).numpy()
         y = y + 0.01 * rng.standard_normal(y.shape)
-        fits = [("parametric IVB (sparse)", "sparse")]
-        if boundary == "circular":
-            fits.insert(0, ("evidence NUTS (smooth)", "smooth"))
-        for method, image_prior in fits:
+        for method, image_prior in [("evidence NUTS (smooth)", "smooth")]:
             t = time.perf_counter()
-            r = deconvolve(y, psf=prior, prior=image_prior, boundary=boundary, progress=False,
-                           **({"steps": 60} if smoke else {}))
+            r = deconvolve(
+                y,
+                psf=prior,
+                prior=image_prior,
+                boundary=boundary,
+                progress=False,
+                **({"steps": 40} if smoke else {}),
+            )
             na = r.psf_parameters["psf_numerical_aperture"].values
             lo, hi = np.quantile(na, [0.05, 0.95])
-            rows.append({"volume": "x".join(map(str, shape)), "boundary": boundary,
-                         "method": method, "na_true": truth, "na_mean": float(na.mean()),
-                         "na_std": float(na.std()), "na_90": f"{lo:.3f}-{hi:.3f}",
-                         "covers": bool(lo <= truth <= hi),
-                         "seconds": time.perf_counter() - t})
+            rows.append(
+                {
+                    "volume": "x".join(map(str, shape)),
+                    "boundary": boundary,
+                    "method": method,
+                    "na_true": truth,
+                    "na_mean": float(na.mean()),
+                    "na_std": float(na.std()),
+                    "na_90": f"{lo:.3f}-{hi:.3f}",
+                    "covers": bool(lo <= truth <= hi),
+                    "seconds": time.perf_counter() - t,
+                }
+            )
     return rows
 
 
@@ -238,22 +308,29 @@ def _summary_rows(rows: list[dict]) -> list[dict]:
     out = []
     groups = sorted({(r["method"], r["noise"], r["boundary"]) for r in rows})
     for method, noise, boundary in groups:
-        g = [r for r in rows if (r["method"], r["noise"], r["boundary"]) == (method, noise, boundary)]
+        g = [
+            r for r in rows if (r["method"], r["noise"], r["boundary"]) == (method, noise, boundary)
+        ]
         errs = [abs(r[k]) for r in g for k in ("err_wide", "err_narrow") if k in r]
         signed = [r[k] for r in g for k in ("err_wide", "err_narrow") if k in r]
         covers = [r[k] for r in g for k in ("covers_wide", "covers_narrow") if k in r]
         gaps = [r["psnr_true_psf"] - r["psnr"] for r in g if "psnr_true_psf" in r]
         psnrs = [r["psnr"] for r in g if "psnr" in r]
-        out.append({
-            "method": method, "noise": noise, "boundary": boundary, "cases": len(g),
-            "median_rel_err": float(np.median(errs)) if errs else float("nan"),
-            "median_signed_err": float(np.median(signed)) if signed else float("nan"),
-            "median_angle_err_deg": _median(g, "angle_err_deg"),
-            "coverage_90": float(np.mean(covers)) if covers else float("nan"),
-            "mean_psnr": float(np.mean(psnrs)) if psnrs else float("nan"),
-            "mean_gap_to_true_psf_db": float(np.mean(gaps)) if gaps else float("nan"),
-            "median_seconds": float(np.median([r["seconds"] for r in g])),
-        })
+        out.append(
+            {
+                "method": method,
+                "noise": noise,
+                "boundary": boundary,
+                "cases": len(g),
+                "median_rel_err": float(np.median(errs)) if errs else float("nan"),
+                "median_signed_err": float(np.median(signed)) if signed else float("nan"),
+                "median_angle_err_deg": _median(g, "angle_err_deg"),
+                "coverage_90": float(np.mean(covers)) if covers else float("nan"),
+                "mean_psnr": float(np.mean(psnrs)) if psnrs else float("nan"),
+                "mean_gap_to_true_psf_db": float(np.mean(gaps)) if gaps else float("nan"),
+                "median_seconds": float(np.median([r["seconds"] for r in g])),
+            }
+        )
     return out
 
 
@@ -274,29 +351,42 @@ def main(argv=None) -> None:
     table = _summary_rows(rows)
     ivb = [t for t in table if t["method"] == "parametric IVB (sparse)"]
     summary = {
-        "median_rel_err": {f"{t['method']} / {t['noise']} / {t['boundary']}": t["median_rel_err"]
-                           for t in table},
-        "coverage_90": {f"{t['method']} / {t['noise']} / {t['boundary']}": t["coverage_90"]
-                        for t in table if not math.isnan(t["coverage_90"])},
-        "ivb_gap_to_true_psf_db": {f"{t['noise']} / {t['boundary']}": t["mean_gap_to_true_psf_db"]
-                                   for t in ivb},
+        "median_rel_err": {
+            f"{t['method']} / {t['noise']} / {t['boundary']}": t["median_rel_err"] for t in table
+        },
+        "coverage_90": {
+            f"{t['method']} / {t['noise']} / {t['boundary']}": t["coverage_90"]
+            for t in table
+            if not math.isnan(t["coverage_90"])
+        },
+        "ivb_gap_to_true_psf_db": {
+            f"{t['noise']} / {t['boundary']}": t["mean_gap_to_true_psf_db"] for t in ivb
+        },
         "ivb_median_seconds": float(np.median([t["median_seconds"] for t in ivb])),
         "widefield_na": wide,
         "wall_seconds": time.perf_counter() - start,
     }
-    body = "\n\n".join([
-        "## Summary by method, noise and boundary",
-        _table(table),
-        "## 3-D widefield (Born & Wolf, NA 1.2 oil, 1 % noise)",
-        _table(wide),
-        "## Every case",
-        _table(rows),
-    ])
+    body = "\n\n".join(
+        [
+            "## Summary by method, noise and boundary",
+            _table(table),
+            "## 3-D widefield (Born & Wolf, NA 1.2 oil, 1 % noise)",
+            _table(wide),
+            "## Every case",
+            _table(rows),
+        ]
+    )
     write_results(
         "bench_parametric_psf",
         smoke=args.smoke,
-        config={"images": [c["image"] for c in todo], "support": SUPPORT, "prior": [LOW, HIGH],
-                "noises": list(NOISES), "boundaries": list(BOUNDARIES), "jobs": args.jobs},
+        config={
+            "images": [c["image"] for c in todo],
+            "support": SUPPORT,
+            "prior": [LOW, HIGH],
+            "noises": list(NOISES),
+            "boundaries": list(BOUNDARIES),
+            "jobs": args.jobs,
+        },
         results={"cases": rows, "summary_table": table, "widefield": wide},
         summary=summary,
         markdown_body=body,

@@ -27,6 +27,12 @@ CASES = {
     "bench_svi_overhead": {"agreement_ok", "target", "by_threads"},
     "bench_ivb_fft_bound": {"circular", "valid"},
     "bench_vadam_step": {"ratio_vadam_over_svi"},
+    "bench_parametric_psf": {
+        "median_rel_err",
+        "coverage_90",
+        "ivb_gap_to_true_psf_db",
+        "widefield_na",
+    },
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",

@@ -207,6 +207,7 @@ def fit_psf_parameters(
     num_samples: int = 200,
     warmup: int = 200,
     n_image_draws: int = 20,
+    start: Mapping[str, float] | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> PSFPosterior:
@@ -248,6 +249,9 @@ def fit_psf_parameters(
         NUTS draws kept and warm-up (adaptation) iterations.
     n_image_draws : int
         Parameter draws the image posterior averages over.
+    start : mapping of str to float, optional
+        Where the MAP search starts (default: the prior means), e.g.
+        :meth:`~bayesdeconv.psf_priors.ParametricPSFPrior.estimate_parameters`.
     seed : int
         Seeds Pyro (and torch) before sampling.
     progress : bool
@@ -274,7 +278,7 @@ def fit_psf_parameters(
     model = _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec)
 
     pyro.set_rng_seed(seed)
-    init_params, potential_fn, _ = _map(model, evidence, priors, alpha_spec, gamma_spec)
+    init_params, potential_fn, _ = _map(model, evidence, priors, alpha_spec, gamma_spec, start)
     kernel = NUTS(model, target_accept_prob=0.8)
     mcmc = MCMC(
         kernel,
@@ -334,12 +338,14 @@ def _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec) -> Cal
     return model
 
 
-def _map(model, evidence, priors, alpha_spec, gamma_spec):
-    """The MAP of ``model`` in Pyro's unconstrained space (L-BFGS from the prior means and
-    data-driven precisions); returns it, the potential and the transforms."""
+def _map(model, evidence, priors, alpha_spec, gamma_spec, start_values=None):
+    """The MAP of ``model`` in Pyro's unconstrained space (L-BFGS from ``start_values`` or the
+    prior means, and data-driven precisions); returns it, the potential and the transforms."""
     dtype, device = evidence.y.dtype, evidence.y.device
     alpha0, gamma0 = _start_precisions(evidence)
     start = {name: _prior_start(prior) for name, prior in priors.items()}
+    for name, value in (start_values or {}).items():
+        start[name] = torch.tensor(float(value), dtype=dtype, device=device)
     for site, spec, value in (
         (sites.IMAGE_PRECISION, alpha_spec, alpha0),
         (sites.NOISE_PRECISION, gamma_spec, gamma0),
@@ -392,7 +398,11 @@ def map_psf_parameters(
     :class:`CollapsedEvidence`) over :math:`\phi` and the precisions by L-BFGS, under
     ``prior`` (default :class:`~bayesdeconv.priors.SmoothPrior`, which errs on the wide side on
     photographs). For a non-circular ``boundary`` the evidence sees the
-    :func:`periodic_component` of ``y``. A few hundred FFTs: well under a second at 256².
+    :func:`periodic_component` of ``y``. L-BFGS starts from the family's
+    :meth:`~bayesdeconv.psf_priors.ParametricPSFPrior.estimate_parameters` (for
+    :class:`~bayesdeconv.psf_priors.GaussianPSF` the gradient-based estimate of
+    :func:`~bayesdeconv.infer.blur_estimate.estimate_gaussian_blur`). A few hundred FFTs:
+    well under a second at 256².
     """
     from bayesdeconv.priors.smooth import SmoothPrior
 
@@ -408,7 +418,8 @@ def map_psf_parameters(
 
     alpha_spec, gamma_spec = GammaPrior(), GammaPrior()
     model = _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec)
-    params, _, transforms = _map(model, evidence, priors, alpha_spec, gamma_spec)
+    start = psf_prior.estimate_parameters(y) if y.ndim == 2 else None
+    params, _, transforms = _map(model, evidence, priors, alpha_spec, gamma_spec, start)
     return {name: float(transforms[name].inv(params[name])) for name in priors}
 
 

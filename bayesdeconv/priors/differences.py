@@ -20,6 +20,7 @@ __all__ = [
     "features_adjoint",
 ]
 
+
 def _roll(x: torch.Tensor, offset: tuple[int, ...], sign: int) -> torch.Tensor:
     """``x`` shifted so that pixel ``p`` holds ``x[p + sign * offset]`` (circularly)."""
     ndim = len(offset)

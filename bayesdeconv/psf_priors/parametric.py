@@ -214,6 +214,27 @@ class ParametricPSFPrior(PSFPrior):
             out[name] = value
         return out
 
+    def estimate_parameters(self, image) -> dict[str, float]:
+        """A fast data-driven start for the free parameters (a family without an estimator
+        returns :meth:`initial_parameters`); values are clipped into each prior's support."""
+        return self.initial_parameters()
+
+    def _inside(self, values: Mapping[str, float]) -> dict[str, float]:
+        """``values`` of the free parameters moved just inside their priors' supports."""
+        out = {}
+        for name, prior in self.parameter_priors().items():
+            value = float(values[name])
+            base = getattr(prior.support, "base_constraint", prior.support)
+            low, high = getattr(base, "lower_bound", None), getattr(base, "upper_bound", None)
+            if low is not None and high is not None:
+                low, high = float(low), float(high)
+                margin = 1e-3 * (high - low)
+                value = min(max(value, low + margin), high - margin)
+            elif low is not None:
+                value = max(value, float(low) + 1e-6)
+            out[name] = value
+        return out
+
     def initial_value(self, *, dtype, device) -> torch.Tensor:
         return self.kernel(dtype=dtype, device=device, **self.initial_parameters())
 
@@ -315,6 +336,21 @@ class GaussianPSF(ParametricPSFPrior):
 
     def _init_kwargs(self) -> dict:
         return {**self._given, "isotropic": self.isotropic}
+
+    def estimate_parameters(self, image) -> dict[str, float]:
+        """The gradient-based (Polyblur-style) estimate of the free parameters from a 2-D
+        image (:func:`~bayesdeconv.infer.blur_estimate.estimate_gaussian_blur`), clipped into
+        the priors; the prior means where the image has no usable edges."""
+        from bayesdeconv.infer.blur_estimate import estimate_gaussian_blur
+
+        start = self.initial_parameters()
+        try:
+            found = estimate_gaussian_blur(image)
+        except ValueError:
+            return start
+        values = {"sigma": found.sigma, "sigma_x": found.sigma_x, "sigma_y": found.sigma_y,
+                  "theta": found.theta}  # fmt: skip
+        return self._inside({n: values[n] for n in self.free_parameters})
 
     def _default_prior(self, name: str) -> dist.Distribution:
         if name == "theta":
