@@ -160,7 +160,9 @@ def deconvolve(
         ``psf_priors.GaussianPSF(15)`` asks for the posterior over its parameters
         (``result.psf_parameters``): by default the ``"evidence"`` engine (NUTS with the image
         integrated out) for the smooth prior, Gaussian noise, ``boundary="circular"`` and no
-        mask, else SVI on the joint model.
+        mask; ``"ivb"`` (variational EM on the parameters, Laplace intervals; 2-D, any boundary
+        and mask) for the ``"sparse"``/``"piecewise"`` priors and Gaussian noise, which is the
+        less biased choice for photographs; else SVI on the joint model.
     prior : str or prior object, optional
         Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision; the
         default with a known PSF), ``"piecewise"`` (sparse gradients with a per-difference

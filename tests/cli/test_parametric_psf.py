@@ -32,6 +32,17 @@ def test_gaussian_family_runs_the_evidence_engine_and_reports_sigma(blurred_tif,
     assert tifffile.imread(out).shape == (32, 32)
 
 
+def test_gaussian_family_with_the_sparse_prior_runs_parametric_ivb(blurred_tif, run_cli):
+    out = blurred_tif.with_name("mean.tif")
+    proc = run_cli(
+        "deconvolve", blurred_tif, "-o", out, "--psf", "gaussian", "--psf-size", 9,
+        "--prior", "sparse", "--steps", 30, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ivb" in proc.stdout and "psf_sigma_y =" in proc.stdout
+    assert tifffile.imread(out).shape == (32, 32)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
