@@ -27,6 +27,7 @@ CASES = {
     "bench_svi_overhead": {"agreement_ok", "target", "by_threads"},
     "bench_ivb_fft_bound": {"circular", "valid"},
     "bench_vadam_step": {"ratio_vadam_over_svi"},
+    "bench_blur_estimators": {"median_rel_err", "polyblur_available"},
     "bench_parametric_psf": {
         "median_rel_err",
         "coverage_90",
