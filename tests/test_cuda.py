@@ -55,3 +55,19 @@ def test_blind_ivb_on_cuda_matches_cpu(psf_update):
     if psf_update == "closed-form":  # deterministic; Vadam draws from the device's generator
         cpu = deconvolve(case.observed, **options)
         np.testing.assert_allclose(gpu.psf, cpu.psf, atol=1e-3)
+
+
+@pytest.mark.parametrize("prior", ["smooth", "sparse"])
+def test_parametric_psf_on_cuda_matches_cpu(prior):
+    """The evidence engine (smooth) and parametric IVB (sparse) on the GPU."""
+    from bayesdeconv.psf_priors import GaussianPSF
+
+    case = load_demo("natural")
+    options = {"prior": prior, "boundary": "circular", "seed": 0, "progress": False}
+    if prior == "smooth":
+        options["steps"] = 30
+    cpu = deconvolve(case.observed, GaussianPSF(13), **options)
+    gpu = deconvolve(case.observed, GaussianPSF(13), device="cuda", **options)
+    for name, draws in cpu.psf_parameters.items():
+        assert gpu.psf_parameters[name].mean == pytest.approx(draws.mean, rel=0.02, abs=0.02)
+    assert gpu.psf.sum() == pytest.approx(1.0, abs=1e-6)
