@@ -43,6 +43,7 @@ from bayesdeconv.models import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf, squared_modulus
 from bayesdeconv.priors.base import CirculantGaussianPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPrior, as_precision, precision_site
+from bayesdeconv.priors.smooth import SmoothPrior
 from bayesdeconv.priors.stationary import rfft_weights
 
 __all__ = [
@@ -404,14 +405,12 @@ def map_psf_parameters(
     :func:`~bayesdeconv.infer.blur_estimate.estimate_gaussian_blur`). A few hundred FFTs:
     well under a second at 256².
     """
-    from bayesdeconv.priors.smooth import SmoothPrior
-
     prior = SmoothPrior() if prior is None else prior
     y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).to(torch.float64)
     if boundary != "circular":
         y = periodic_component(y)
     evidence = CollapsedEvidence(y, prior)
-    priors = {name: _prior_on(p, evidence.y) for name, p in psf_prior.parameter_priors().items()}
+    priors = psf_prior.priors_on(evidence.y.dtype, evidence.y.device)
 
     def kernel_fn(**params) -> torch.Tensor:
         return psf_prior.kernel(dtype=evidence.y.dtype, device=evidence.y.device, **params)
@@ -421,12 +420,6 @@ def map_psf_parameters(
     start = psf_prior.estimate_parameters(y) if y.ndim == 2 else None
     params, _, transforms = _map(model, evidence, priors, alpha_spec, gamma_spec, start)
     return {name: float(transforms[name].inv(params[name])) for name in priors}
-
-
-def _prior_on(prior, y: torch.Tensor):
-    from bayesdeconv.psf_priors.parametric import _cast
-
-    return _cast(prior, y.dtype, y.device)
 
 
 def _map_start(init_params: dict, potential_fn: Callable, max_iter: int = 200) -> dict:

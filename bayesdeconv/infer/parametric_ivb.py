@@ -70,7 +70,7 @@ __all__ = ["fit_parametric_ivb", "unsupported_reason"]
 
 def unsupported_reason(model: DeconvolutionModel) -> str | None:
     """Why :func:`fit_parametric_ivb` cannot fit ``model``, or ``None`` when it can."""
-    if not (model.blind and getattr(model.psf_prior, "parametric", False)):
+    if not (model.blind and model.psf_prior.parametric):
         return "parametric IVB fits the parameters of a parametric PSF prior"
     if not isinstance(model.prior, GaussianScaleMixturePrior):
         return "parametric IVB needs a scale-mixture image prior (prior='sparse' or 'piecewise')"
@@ -91,7 +91,7 @@ class _Parameters:
     def __init__(self, psf_prior, dtype, device) -> None:
         self.psf_prior = psf_prior
         self.names = psf_prior.free_parameters
-        self.priors = {n: _on(p, dtype, device) for n, p in psf_prior.parameter_priors().items()}
+        self.priors = psf_prior.priors_on(dtype, device)
         self.transforms = {n: biject_to(self.priors[n].support) for n in self.names}
         self.dtype, self.device = dtype, device
 
@@ -116,12 +116,6 @@ class _Parameters:
 
     def kernel(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.psf_prior.kernel(dtype=self.dtype, device=self.device, **phi)
-
-
-def _on(prior, dtype, device):
-    from bayesdeconv.psf_priors.parametric import _cast
-
-    return _cast(prior, dtype, device)
 
 
 class _PSFObjective:

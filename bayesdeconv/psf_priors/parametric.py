@@ -244,17 +244,21 @@ class ParametricPSFPrior(PSFPrior):
             for n, v in self.initial_parameters().items()
         }
 
-    def sample(self, *, dtype, device) -> torch.Tensor:
-        r"""Sites ``psf_<name>`` for the free parameters, then ``psf`` :math:`= k(\phi)` as a
-        ``pyro.deterministic`` site."""
+    def priors_on(self, dtype: torch.dtype, device=None) -> dict[str, dist.Distribution]:
+        """:meth:`parameter_priors` with their tensors on ``dtype`` / ``device`` (cached)."""
         key = (dtype, str(device))
         if key not in self._cache:
             self._cache[key] = {
                 n: _cast(p, dtype, device) for n, p in self.parameter_priors().items()
             }
+        return self._cache[key]
+
+    def sample(self, *, dtype, device) -> torch.Tensor:
+        r"""Sites ``psf_<name>`` for the free parameters, then ``psf`` :math:`= k(\phi)` as a
+        ``pyro.deterministic`` site."""
         values = {
             name: pyro.sample(sites.psf_parameter(name), prior)
-            for name, prior in self._cache[key].items()
+            for name, prior in self.priors_on(dtype, device).items()
         }
         return pyro.deterministic(sites.PSF, self.kernel(dtype=dtype, device=device, **values))
 
