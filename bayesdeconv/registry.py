@@ -87,7 +87,13 @@ def _register_defaults() -> None:
     from bayesdeconv.guides.factory import GUIDE_SUMMARIES
     from bayesdeconv.infer.engines import DEFAULT_ENGINES
     from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
-    from bayesdeconv.priors import BLIND_SPARSE_SCALE, SmoothPrior, piecewise, sparse
+    from bayesdeconv.priors import (
+        BLIND_SPARSE_SCALE,
+        GammaFieldPrior,
+        SmoothPrior,
+        piecewise,
+        sparse,
+    )
     from bayesdeconv.psf_priors import ARDPSFPrior, DefocusPSF, GaussianPSF, LinearMotionPSF
 
     IMAGE_PRIORS.register(
@@ -104,6 +110,11 @@ def _register_defaults() -> None:
         "sparse",
         lambda blind=False: sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse(),
         "sparse gradients tuned to photographs (Student-t scale 0.01; 0.02 in blind runs)",
+    )
+    IMAGE_PRIORS.register(
+        "gamma",
+        lambda blind=False: GammaFieldPrior(),
+        "independent Gamma intensities, conjugate to Poisson counts (closed-form IVB)",
     )
     LIKELIHOODS.register(
         "gaussian", lambda: GaussianNoise(), "additive Gaussian, learned precision"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bayesdeconv import sites
-from bayesdeconv.infer import blind, gibbs, ivb, parametric_ivb
+from bayesdeconv.infer import blind, gibbs, ivb, parametric_ivb, poisson_vb
 from bayesdeconv.infer._common import mean_field_drawer
 from bayesdeconv.infer.collapsed import fit_psf_parameters
 from bayesdeconv.infer.result import Result, SamplePosterior
@@ -90,7 +90,8 @@ def _search_start(model: DeconvolutionModel, y: torch.Tensor, options: FitOption
 @dataclass(frozen=True)
 class IVBEngine:
     """Closed-form iterative VB: Fourier/diagonal IVB for circulant Gaussian priors, sparse
-    (ARD) IVB for Gaussian scale mixtures, blind or not."""
+    (ARD) IVB for Gaussian scale mixtures, blind or not, parametric PSFs under scale
+    mixtures, and Poisson counts under the Gamma intensity prior."""
 
     name: str = "ivb"
     summary: str = "closed-form iterative variational Bayes (Gaussian noise)"
@@ -101,7 +102,8 @@ class IVBEngine:
 
     def supports(self, model: DeconvolutionModel) -> str | None:
         circulant, scale_mixture = ivb.unsupported_reason(model), blind.unsupported_reason(model)
-        if circulant is None or scale_mixture is None:
+        counts = poisson_vb.unsupported_reason(model)
+        if circulant is None or scale_mixture is None or counts is None:
             return None
         if model.blind and model.psf_prior.parametric:
             return parametric_ivb.unsupported_reason(model)
@@ -117,6 +119,8 @@ class IVBEngine:
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         steps = {} if options.steps is None else {"max_iter": int(options.steps)}
+        if poisson_vb.unsupported_reason(model) is None:
+            return poisson_vb.fit_poisson_vb(model, y, progress=options.progress, **steps)
         if model.blind and model.psf_prior.parametric:
             seed = {} if options.seed is None else {"seed": int(options.seed)}
             return parametric_ivb.fit_parametric_ivb(

@@ -4,8 +4,14 @@
 unlocks the closed-form engines.
 """
 
-from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood, Likelihood
+from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood, CountLikelihood, Likelihood
 from bayesdeconv.likelihoods.gaussian import GaussianNoise
 from bayesdeconv.likelihoods.poisson import PoissonNoise
 
-__all__ = ["ConjugateGaussianLikelihood", "GaussianNoise", "Likelihood", "PoissonNoise"]
+__all__ = [
+    "ConjugateGaussianLikelihood",
+    "CountLikelihood",
+    "GaussianNoise",
+    "Likelihood",
+    "PoissonNoise",
+]

@@ -18,7 +18,7 @@ import torch
 from bayesdeconv import sites
 from bayesdeconv.priors.hyper import Precision, precision_site
 
-__all__ = ["ConjugateGaussianLikelihood", "Likelihood"]
+__all__ = ["ConjugateGaussianLikelihood", "CountLikelihood", "Likelihood"]
 
 
 class Likelihood(ABC):
@@ -96,3 +96,11 @@ class ConjugateGaussianLikelihood(Likelihood):
             return {}
         value = self.precision.init if self.precision.init is not None else 1.0 / noise_std**2
         return {sites.NOISE_PRECISION: torch.tensor(value, dtype=dtype, device=device)}
+
+
+class CountLikelihood(Likelihood):
+    r"""Capability: :math:`y_i \sim \mathrm{Poisson}((Ax)_i + b)` with a known background
+    :math:`b \ge 0` (attribute ``background``), which makes a Gamma intensity prior conjugate
+    after splitting each count among its sources (:mod:`bayesdeconv.infer.poisson_vb`)."""
+
+    background: float

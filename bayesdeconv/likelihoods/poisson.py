@@ -8,12 +8,12 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
-from bayesdeconv.likelihoods.base import Likelihood
+from bayesdeconv.likelihoods.base import CountLikelihood
 
 __all__ = ["PoissonNoise"]
 
 
-class PoissonNoise(Likelihood):
+class PoissonNoise(CountLikelihood):
     """:math:`y \\sim \\mathrm{Poisson}(A x + b)` per pixel, in photon counts.
 
     Parameters
@@ -26,7 +26,8 @@ class PoissonNoise(Likelihood):
 
     Notes
     -----
-    Not conjugate with Gaussian image priors: use the SVI engine.
+    Not conjugate with Gaussian image priors (use the SVI engine); conjugate with the Gamma
+    intensity prior (``prior="gamma"``: closed-form VB, :mod:`bayesdeconv.infer.poisson_vb`).
     """
 
     name = "poisson"

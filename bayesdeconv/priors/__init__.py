@@ -12,6 +12,7 @@ from bayesdeconv.priors.ard import (
     sparse,
 )
 from bayesdeconv.priors.base import CirculantGaussianPrior, GaussianScaleMixturePrior, ImagePrior
+from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
 from bayesdeconv.priors.smooth import SmoothPrior, difference_spectrum
 from bayesdeconv.priors.stationary import StationaryGaussian, rfft_weights
@@ -21,6 +22,7 @@ __all__ = [
     "SPARSE_SCALE",
     "CirculantGaussianPrior",
     "FixedPrecision",
+    "GammaFieldPrior",
     "GammaPosterior",
     "GammaPrior",
     "GaussianScaleMixturePrior",

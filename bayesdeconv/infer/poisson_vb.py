@@ -1,0 +1,240 @@
+r"""Closed-form variational Bayes for Poisson counts under a Gamma intensity prior.
+
+Model: :math:`y_i \sim \mathrm{Poisson}\big((Ax)_i + b\big)` on the observed pixels (``A = S C``
+with any boundary and mask, :math:`b` a known background), :math:`x_j \sim \mathrm{Gamma}(a,
+\beta)` (:class:`~bayesdeconv.priors.GammaFieldPrior`), :math:`\beta \sim \mathrm{Gamma}(a_0,
+b_0)` or fixed. Splitting each count among its sources,
+:math:`y_i = \sum_j c_{ij} + c_{i0}`, :math:`c_{ij} \sim \mathrm{Poisson}(A_{ij} x_j)`, makes
+every conditional conjugate, and the mean-field factors :math:`q(x_j) =
+\mathrm{Gamma}(\alpha_j, \rho_j)`, :math:`q(\beta)`, with :math:`q(c)` multinomial and
+optimal, update as
+
+.. math::
+    g_j = e^{\mathbb E\log x_j} = \frac{e^{\psi(\alpha_j)}}{\rho_j}, \qquad
+    \mathbb E c_{\cdot j} = g_j \big[A^\top \tfrac{M y}{A g + b}\big]_j, \qquad
+    \alpha_j = a + \mathbb E c_{\cdot j}, \qquad \rho_j = \mathbb E\beta + [A^\top M 1]_j,
+
+then :math:`q(\beta) = \mathrm{Gamma}(a_0 + N a,\ b_0 + \sum_j \mathbb E x_j)`. A sweep costs
+two convolutions, about one Richardson–Lucy iteration. The ELBO with :math:`q(c)` optimised
+out,
+
+.. math::
+    \mathcal L = \sum_i M_i\big[y_i \log(Ag + b)_i - (A\,\mathbb E x)_i - b - \log y_i!\big]
+    + \sum_j \big(\mathbb E\log p(x_j \mid \beta) - \mathbb E\log q(x_j)\big)
+    + \mathbb E\log p(\beta) + H[q(\beta)],
+
+never decreases (tested). ``point=True`` replaces :math:`q(x)` by its mode (EM for the MAP):
+:math:`x_j \leftarrow (a - 1 + x_j [A^\top \frac{My}{Ax + b}]_j) / (\beta + [A^\top M1]_j)`,
+which for :math:`a = 1, \beta = 0` is Richardson–Lucy itself (tested to 1e-12).
+
+References
+----------
+.. [1] A. T. Cemgil, "Bayesian inference for nonnegative matrix factorisation models",
+   Computational Intelligence and Neuroscience, 2009.
+.. [2] L. A. Shepp, Y. Vardi, "Maximum likelihood reconstruction for emission tomography",
+   IEEE TMI 1(2), 1982 (RL as EM).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bayesdeconv import sites
+from bayesdeconv.infer._common import as_observed, to_numpy
+from bayesdeconv.infer.result import PointValue, Result
+from bayesdeconv.likelihoods.base import CountLikelihood
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.priors.gamma_field import GammaFieldPrior
+from bayesdeconv.priors.hyper import GammaPosterior
+
+__all__ = ["fit_poisson_vb", "unsupported_reason"]
+
+
+def unsupported_reason(model: DeconvolutionModel) -> str | None:
+    """Why :func:`fit_poisson_vb` cannot fit ``model``, or ``None`` when it can."""
+    if not isinstance(model.noise, CountLikelihood):
+        return "Poisson VB needs Poisson counts (noise='poisson')"
+    if not isinstance(model.prior, GammaFieldPrior):
+        return "Poisson VB needs the Gamma intensity prior (prior='gamma')"
+    if model.blind:
+        return "Poisson VB needs a known PSF"
+    return None
+
+
+def _gamma_kl_terms(a: float, alpha, rho, e_beta: float, e_log_beta: float) -> float:
+    r""":math:`\sum_j \mathbb E\log\mathrm{Gamma}(x_j; a, \beta) + H[\mathrm{Gamma}(\alpha_j,
+    \rho_j)]` with :math:`\mathbb E\beta`, :math:`\mathbb E\log\beta` given."""
+    e_x = alpha / rho
+    e_log_x = torch.special.digamma(alpha) - rho.log()
+    log_p = a * e_log_beta - math.lgamma(a) + (a - 1) * e_log_x - e_beta * e_x
+    entropy = alpha - rho.log() + torch.lgamma(alpha) + (1 - alpha) * torch.special.digamma(alpha)
+    return float((log_p + entropy).sum())
+
+
+def fit_poisson_vb(
+    model: DeconvolutionModel,
+    observed,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+    point: bool = False,
+    init: np.ndarray | None = None,
+    progress: bool = True,
+) -> Result:
+    r"""Closed-form VB (or EM with ``point=True``) for Poisson counts, Gamma intensities.
+
+    See the module documentation for the updates and the ELBO.
+
+    Parameters
+    ----------
+    model : DeconvolutionModel
+        Poisson noise (known background), a :class:`~bayesdeconv.priors.GammaFieldPrior`, a
+        known PSF; 2-D or 3-D, any boundary and mask.
+    observed : array_like
+        Counts (non-negative).
+    max_iter : int
+        Sweep limit.
+    tol : float
+        Stop when the ELBO (or, with ``point``, the log posterior) changes by less than ``tol``
+        relative.
+    point : bool
+        EM for the MAP instead of VB; with ``GammaFieldPrior(shape=1, rate=0-ish)`` this is
+        Richardson–Lucy.
+    init : array_like, optional
+        Starting intensities on the latent grid (default: the mean count everywhere).
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    Result
+        ``method="ivb"``; ``mean``/``std`` of :math:`q(x)` (Gamma), ``elbo`` the trace,
+        ``hyperparameters["image_precision"]`` :math:`q(\beta)`;
+        ``info["shape"], info["rate"]`` the Gamma parameters of :math:`q(x)`.
+    """
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(reason)
+    start = time.perf_counter()
+    y = as_observed(model, observed)
+    model.noise.check_observed(to_numpy(y))
+    op, noise, prior = model.operator, model.noise, model.prior
+    background = float(noise.background)
+    mask = (
+        torch.ones_like(y) if model.mask is None else model.mask.to(dtype=y.dtype)
+    )  # observed pixels
+    y = y * mask
+    exposure = op.adjoint(mask).clamp_min(1e-12)  # A^T M 1
+    a = prior.shape
+    spec = prior.precision
+    n = math.prod(op.latent_shape)
+    if init is None:
+        x = torch.full(op.latent_shape, max(float(y.sum() / mask.sum()), 1e-6), dtype=y.dtype)
+        x = x.to(y.device)
+    else:
+        x = torch.as_tensor(np.asarray(init), dtype=y.dtype, device=y.device).clone()
+        if tuple(x.shape) != op.latent_shape:
+            raise ValueError(f"init has shape {tuple(x.shape)}, latent grid {op.latent_shape}")
+    if point and spec.learned:
+        raise ValueError("point=True (EM) needs a fixed rate: GammaFieldPrior(rate=value)")
+    if spec.learned:
+        e_beta = spec.init if spec.init is not None else a / max(float(x.mean()), 1e-12)
+    else:
+        e_beta = spec.value
+    e_log_beta = math.log(e_beta) if e_beta > 0 else -math.inf
+    q_beta = None
+    alpha = rho = None
+    log_fact = float(torch.lgamma(y + 1).mul(mask).sum())
+    bar = tqdm(desc="Poisson VB sweeps", unit="sweep", file=sys.stderr, disable=not progress)
+    trace: list[float] = []
+    converged = False
+    for _ in range(max_iter):
+        if point:
+            ratio = mask * y / (op.forward(x) + background).clamp_min(1e-300)
+            x = ((a - 1) + x * op.adjoint(ratio)).clamp_min(0) / (e_beta + exposure)
+            blurred = op.forward(x) + background
+            value = float((mask * (y * blurred.clamp_min(1e-300).log() - blurred)).sum())
+            value -= log_fact
+            value += float(((a - 1) * x.clamp_min(1e-300).log() - e_beta * x).sum())
+        else:
+            g = x if alpha is None else torch.exp(torch.special.digamma(alpha)) / rho
+            ratio = mask * y / (op.forward(g) + background).clamp_min(1e-300)
+            alpha = a + g * op.adjoint(ratio)
+            rho = e_beta + exposure
+            if spec.learned:
+                e_x_sum = float((alpha / rho).sum())
+                q_beta = GammaPosterior(spec.shape + n * a, spec.rate + e_x_sum)
+                e_beta, e_log_beta = q_beta.mean, q_beta.mean_log
+                rho = e_beta + exposure
+            x = alpha / rho
+            g = torch.exp(torch.special.digamma(alpha)) / rho
+            blurred_g = op.forward(g) + background
+            value = float(
+                (mask * (y * blurred_g.clamp_min(1e-300).log() - op.forward(x) - background)).sum()
+            )
+            value -= log_fact
+            value += _gamma_kl_terms(a, alpha, rho, e_beta, e_log_beta)
+            if q_beta is not None:
+                value += spec.expected_log_density(q_beta) + q_beta.entropy
+        trace.append(value)
+        bar.update(1)
+        bar.set_postfix(objective=f"{value:.6g}")
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+            converged = True
+            break
+    bar.close()
+    frame = op.frame
+    if point or alpha is None:
+        mean_latent, std_latent = to_numpy(x), np.zeros(op.latent_shape)
+        alpha_np = rho_np = None
+    else:
+        mean_latent = to_numpy(alpha / rho)
+        std_latent = to_numpy(alpha.sqrt() / rho)
+        alpha_np, rho_np = to_numpy(alpha), to_numpy(rho)
+    hyper = {sites.IMAGE_PRECISION: q_beta if q_beta is not None else PointValue(e_beta)}
+
+    frame_mean = mean_latent[frame]
+    frame_shape = None if alpha_np is None else (alpha_np[frame], rho_np[frame])
+
+    def draw(n_draws: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
+        """Independent Gamma pixels from q(x) (the mode repeated for EM), and q(beta)."""
+        window = (Ellipsis,) if region is None else tuple(region)
+        if frame_shape is None:
+            image = np.repeat(frame_mean[window][None], n_draws, axis=0)
+        else:
+            shape, rate = frame_shape[0][window], frame_shape[1][window]
+            image = rng.gamma(shape, 1.0 / rate, (n_draws, *shape.shape))
+        out = {sites.IMAGE: image}
+        for name, q in hyper.items():
+            out[name] = q.sample(n_draws, rng)
+        return out
+
+    return Result(
+        mean=frame_mean,
+        std=std_latent[frame],
+        psf=to_numpy(op.psf),
+        psf_std=np.zeros(tuple(op.psf.shape)),
+        elbo=np.asarray(trace),
+        observed=to_numpy(y),
+        method="ivb",
+        hyperparameters=hyper,
+        latent_mean=mean_latent,
+        latent_std=std_latent,
+        n_iter=len(trace),
+        converged=converged,
+        runtime=time.perf_counter() - start,
+        info={
+            "frame": frame,
+            "point": point,
+            "shape": alpha_np,
+            "rate": rho_np,
+            "prior": prior.name,
+        },  # fmt: skip
+        draw_fn=draw,
+    )

@@ -1,0 +1,121 @@
+"""Closed-form Poisson VB under the Gamma intensity prior (bayesdeconv.infer.poisson_vb)."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import nbinom
+
+from bayesdeconv.infer.poisson_vb import fit_poisson_vb
+from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
+from bayesdeconv.models import DeconvolutionModel
+from bayesdeconv.physics import ConvolutionOperator, gaussian_psf
+from bayesdeconv.priors import GammaFieldPrior, SmoothPrior
+
+
+def _model(psf, shape, prior, *, boundary="circular", background=0.0, mask=None):
+    op = ConvolutionOperator(psf, shape, boundary=boundary)
+    return DeconvolutionModel(op, prior=prior, noise=PoissonNoise(background=background), mask=mask)
+
+
+def _richardson_lucy(y, psf, iterations, background=0.0):
+    """Reference RL, circular boundary: x <- x * C^T (y / (C x + b)) (the PSF sums to 1)."""
+    op = ConvolutionOperator(psf, y.shape, boundary="circular")
+    x = torch.full(y.shape, float(y.mean()), dtype=torch.float64)
+    yt = torch.as_tensor(y)
+    out = []
+    for _ in range(iterations):
+        x = x * op.adjoint(yt / (op.forward(x) + background))
+        out.append(x.numpy().copy())
+    return out
+
+
+@pytest.fixture(scope="module")
+def counts():
+    rng = np.random.default_rng(0)
+    scene = np.kron(rng.gamma(2.0, 20.0, (8, 8)), np.ones((4, 4)))  # 32x32, mean 40 photons
+    psf = gaussian_psf(7, 1.2)
+    op = ConvolutionOperator(psf, scene.shape, boundary="circular")
+    y = rng.poisson(op.forward(torch.as_tensor(scene)).numpy() + 2.0).astype(float)
+    return y, psf, scene
+
+
+def test_em_with_a_flat_prior_is_richardson_lucy(counts):
+    y, psf, _ = counts
+    flat = GammaFieldPrior(shape=1.0, rate=1e-300)
+    reference = _richardson_lucy(y, psf, 20, background=2.0)
+    for iterations in (1, 5, 20):
+        model = _model(psf, y.shape, flat, background=2.0)
+        fit = fit_poisson_vb(model, y, max_iter=iterations, tol=0, point=True, progress=False)
+        np.testing.assert_allclose(fit.mean, reference[iterations - 1], rtol=1e-10, atol=1e-12)
+
+
+def test_without_blur_vb_is_the_exact_conjugate_posterior_and_evidence():
+    rng = np.random.default_rng(1)
+    y = rng.poisson(5.0, (16, 16)).astype(float)
+    delta = np.zeros((3, 3))
+    delta[1, 1] = 1.0
+    a, beta = 2.0, 0.5
+    fit = fit_poisson_vb(_model(delta, y.shape, GammaFieldPrior(shape=a, rate=beta)), y,
+                         progress=False)  # fmt: skip
+    np.testing.assert_allclose(fit.mean, (a + y) / (beta + 1.0), rtol=1e-12)
+    np.testing.assert_allclose(fit.std, np.sqrt(a + y) / (beta + 1.0), rtol=1e-12)
+    # the marginal of y_j is negative binomial(a, beta / (beta + 1)): the ELBO is exact
+    evidence = nbinom.logpmf(y, a, beta / (beta + 1.0)).sum()
+    assert fit.elbo[-1] == pytest.approx(evidence, rel=1e-10)
+
+
+@pytest.mark.parametrize("boundary", ["circular", "valid"])
+def test_elbo_never_decreases_and_the_fit_beats_the_data(counts, boundary):
+    y, psf, scene = counts
+    if boundary == "valid":
+        y, scene = y[3:-3, 3:-3], scene
+    mask = np.ones(y.shape, dtype=bool)
+    mask[5:9, 10:14] = False
+    model = _model(psf, y.shape, GammaFieldPrior(shape=2.0), boundary=boundary,
+                   background=2.0, mask=torch.as_tensor(mask))  # fmt: skip
+    fit = fit_poisson_vb(model, np.where(mask, y, 0.0), max_iter=60, progress=False)
+    assert np.all(np.diff(fit.elbo) >= -1e-9 * np.abs(fit.elbo[1:]))
+    truth = scene if boundary == "circular" else scene[3:-3, 3:-3]
+    assert np.mean((fit.mean - truth) ** 2) < np.mean((y - 2.0 - truth) ** 2)
+    assert (fit.std > 0).all() and fit.draws(3, seed=0)["image"].shape == (3, *y.shape)
+
+
+def test_learns_the_gamma_rate_of_data_drawn_from_the_model():
+    rng = np.random.default_rng(2)
+    a, beta = 3.0, 0.05  # mean intensity 60
+    x = rng.gamma(a, 1.0 / beta, (48, 48))
+    psf = gaussian_psf(5, 1.0)
+    op = ConvolutionOperator(psf, x.shape, boundary="circular")
+    y = rng.poisson(op.forward(torch.as_tensor(x)).numpy()).astype(float)
+    fit = fit_poisson_vb(_model(psf, y.shape, GammaFieldPrior(shape=a)), y, progress=False)
+    assert fit.hyperparameters["image_precision"].mean == pytest.approx(beta, rel=0.05)
+
+
+def test_refuses_what_it_cannot_fit(counts):
+    y, psf, _ = counts
+    op = ConvolutionOperator(psf, y.shape)
+    gaussian = DeconvolutionModel(op, prior=GammaFieldPrior(), noise=GaussianNoise())
+    with pytest.raises(ValueError, match="Poisson counts"):
+        fit_poisson_vb(gaussian, y)
+    with pytest.raises(ValueError, match="Gamma intensity prior"):
+        fit_poisson_vb(_model(psf, y.shape, SmoothPrior()), y)
+    with pytest.raises(ValueError, match="negative counts"):
+        fit_poisson_vb(_model(psf, y.shape, GammaFieldPrior()), y - 100.0)
+    with pytest.raises(ValueError, match="fixed rate"):
+        fit_poisson_vb(_model(psf, y.shape, GammaFieldPrior()), y, point=True)
+    with pytest.raises(ValueError, match="shape must be positive"):
+        GammaFieldPrior(shape=0.0)
+
+
+def test_deconvolve_runs_it_as_ivb_for_gamma_and_poisson_in_2d_and_3d(counts):
+    from bayesdeconv import deconvolve
+
+    y, psf, _ = counts
+    result = deconvolve(y, psf, prior="gamma", noise="poisson", boundary="circular",
+                        steps=30, progress=False)  # fmt: skip
+    assert result.method == "ivb" and result.n_iter == 30
+    assert "image_precision" in result.hyperparameters
+    stack = np.stack([y[:16, :16]] * 4)
+    kernel = np.stack([psf] * 3) / 3.0
+    result = deconvolve(stack, kernel, prior="gamma", noise="poisson", steps=10, progress=False)
+    assert result.mean.shape == stack.shape and (result.mean > 0).all()
