@@ -100,8 +100,8 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
             usage_error(prog, f"--psf {family} already asks for the PSF; drop --blind")
         if args.psf_size is None:
             usage_error(prog, f"--psf {family} needs --psf-size N, the PSF support")
-        if args.normalise_psf:
-            usage_error(prog, "--normalise-psf is only used with a PSF file")
+        if args.normalise_psf or args.crop_psf is not None:
+            usage_error(prog, "--normalise-psf and --crop-psf are only used with a PSF file")
         if args.psf_size < 1:
             usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
         if args.psf_sigma is not None:
@@ -121,6 +121,8 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         usage_error(prog, "--psf-size is only used with --blind")
     if args.normalise_psf and args.psf is None:
         usage_error(prog, "--normalise-psf is only used with --psf PSF")
+    if args.crop_psf is not None and (args.psf is None or not 0 < args.crop_psf <= 1):
+        usage_error(prog, "--crop-psf ENERGY needs --psf PSF and 0 < ENERGY <= 1")
     if args.psf_size is not None and args.psf_size < 1:
         usage_error(prog, f"--psf-size must be a positive integer, got {args.psf_size}")
 
@@ -206,6 +208,14 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         psf = _parametric_psf(args, family)
     elif args.psf is not None:
         psf = read_psf(args.psf, image.shape, normalise=args.normalise_psf)
+        if args.crop_psf is not None:
+            from bayesdeconv.physics.psf import crop_psf
+
+            full = psf.shape
+            psf, dropped = crop_psf(psf, args.crop_psf)
+            shape = "x".join(map(str, psf.shape))
+            print(f"PSF cropped from {'x'.join(map(str, full))} to {shape} "
+                  f"(drops {100 * dropped:.3g} % of its energy)")  # fmt: skip
     mask = read_mask(args.mask) if args.mask is not None else None
     # No --method: leave the engine to deconvolve's own default.
     engine = {} if args.method is None else {"method": args.method}

@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="divide the PSF file by its sum first (measured PSFs are never normalised)",
     )
+    psf.add_argument(
+        "--crop-psf",
+        type=float,
+        metavar="ENERGY",
+        help="crop the PSF file to the centred box holding this share of its sum (e.g. 0.999); "
+        "prints the new size and the energy dropped",
+    )
     psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
     psf.add_argument(
         "--psf-size",

@@ -72,6 +72,7 @@ from bayesdeconv.physics.psf.gaussian import anisotropic_gaussian_psf, gaussian_
 from bayesdeconv.physics.psf.grid import SizeLike
 from bayesdeconv.physics.psf.motion import motion_psf
 from bayesdeconv.physics.psf.optics import airy_psf, widefield_gaussian_sigmas, widefield_psf_3d
+from bayesdeconv.physics.psf.support import crop_psf
 
 __all__ = [
     "SizeLike",
@@ -79,6 +80,7 @@ __all__ = [
     "airy_psf",
     "anisotropic_gaussian_psf",
     "check_psf",
+    "crop_psf",
     "defocus_kernel",
     "gaussian_kernel",
     "gaussian_psf",
