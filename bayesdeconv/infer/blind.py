@@ -92,7 +92,7 @@ from bayesdeconv.infer.pyramid import (
     rescale_psf,
 )
 from bayesdeconv.infer.result import PointValue, Result
-from bayesdeconv.infer.sparse_sweeps import SparseSweeps, SweepState, make_level
+from bayesdeconv.infer.sparse_sweeps import SparseSweeps, initial_state, make_level
 from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator
@@ -384,21 +384,9 @@ def fit_sparse_ivb(
             prior_rates=tuple(prior_rates) if finest else (),
         )
         x0 = initial_image(level_model, torch.where(mask_l, y_l, 0) if mask_l is not None else y_l)
-        n = psf.numel()
-        w_mean, w_rate = model.prior.expected_precision(model.prior.features(x0, model.ndim) ** 2)
-        init_cov = torch.full((n,), 1e-8, dtype=dtype, device=device)
-        state = SweepState(
-            mean=x0,
-            variance=torch.zeros_like(x0),
-            w_mean=w_mean,
-            w_rate=w_rate,
-            psf=psf,
-            psf_cov=torch.diag(init_cov) if psf_covariance == "full" else init_cov,
-            beta_mean=torch.ones_like(psf),
-            beta_rate=torch.ones_like(psf),
-            e_gamma=e_gamma0,
-            e_log_gamma=math.log(e_gamma0),
-        )
+        init_cov = torch.full((psf.numel(),), 1e-8, dtype=dtype, device=device)
+        psf_cov = torch.diag(init_cov) if psf_covariance == "full" else init_cov
+        state = initial_state(model.prior, x0, psf, psf_cov, e_gamma0)
         if blind:
             state.beta_mean, state.beta_rate = model.psf_prior.expected_precision(psf**2)
         sweeps = len(prior_rates) + max_iter if finest else sweeps_per_scale

@@ -38,6 +38,7 @@ from pyro.infer.mcmc.util import initialize_model
 
 from bayesdeconv import sites
 from bayesdeconv.infer.exact import exact_posterior, spectral_log_evidence
+from bayesdeconv.infer.linalg import lbfgs_minimise
 from bayesdeconv.likelihoods import GaussianNoise
 from bayesdeconv.models import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf, squared_modulus
@@ -356,7 +357,7 @@ def _map(model, evidence, priors, alpha_spec, gamma_spec, start_values=None):
     init_params, potential_fn, transforms, _ = initialize_model(
         model, init_strategy=pyro.infer.autoguide.initialization.init_to_value(values=start)
     )
-    return _map_start(init_params, potential_fn), potential_fn, transforms
+    return lbfgs_minimise(potential_fn, init_params, max_iter=200), potential_fn, transforms
 
 
 def periodic_component(y: torch.Tensor) -> torch.Tensor:
@@ -417,33 +418,6 @@ def map_psf_parameters(
 
     alpha_spec, gamma_spec = GammaPrior(), GammaPrior()
     model = _collapsed_model(evidence, kernel_fn, priors, alpha_spec, gamma_spec)
-    start = psf_prior.estimate_parameters(y) if y.ndim == 2 else None
+    start = psf_prior.estimate_parameters(y)
     params, _, transforms = _map(model, evidence, priors, alpha_spec, gamma_spec, start)
     return {name: float(transforms[name].inv(params[name])) for name in priors}
-
-
-def _map_start(init_params: dict, potential_fn: Callable, max_iter: int = 200) -> dict:
-    """Minimise the potential in Pyro's unconstrained space by L-BFGS (NUTS' starting point);
-    returns the input unchanged if the optimisation does not stay finite."""
-    params = {k: v.detach().clone().requires_grad_(True) for k, v in init_params.items()}
-    optimiser = torch.optim.LBFGS(
-        list(params.values()), max_iter=max_iter, line_search_fn="strong_wolfe"
-    )
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        energy = potential_fn(params)
-        energy.backward()
-        return energy
-
-    try:
-        optimiser.step(closure)
-    except (RuntimeError, ValueError):  # pragma: no cover - a failed line search
-        return init_params
-    out = {k: v.detach() for k, v in params.items()}
-    if not all(bool(torch.isfinite(v).all()) for v in out.values()):  # pragma: no cover
-        return init_params
-    with torch.no_grad():
-        if not bool(torch.isfinite(potential_fn(out))):  # pragma: no cover
-            return init_params
-    return out

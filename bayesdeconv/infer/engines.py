@@ -284,7 +284,7 @@ class EvidenceEngine:
             model.prior,
             image_precision=model.prior.precision,
             noise_precision=model.noise.precision,
-            start=psf_prior.estimate_parameters(y) if y.ndim == 2 else None,
+            start=psf_prior.estimate_parameters(y),
             seed=0 if options.seed is None else int(options.seed),
             progress=options.progress,
             **steps,

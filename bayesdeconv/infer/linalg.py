@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["batched_pcg", "jacobi_pcg", "pcg"]
+__all__ = ["batched_pcg", "jacobi_pcg", "lbfgs_minimise", "pcg"]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -113,3 +114,42 @@ def batched_pcg(
         p = z + torch.where(active, rz_new / torch.where(active, rz, 1.0), 0.0) * p
         rz = torch.where(active, rz_new, rz)
     return x, max_iter
+
+
+def lbfgs_minimise(
+    objective: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    start: dict[str, torch.Tensor],
+    *,
+    max_iter: int,
+    require_decrease: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Minimise ``objective(params)`` over a dict of tensors by L-BFGS (strong Wolfe).
+
+    Returns ``start`` unchanged when the line search fails, the result or its objective is
+    not finite, or (``require_decrease``) the objective did not go down.
+    """
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in start.items()}
+    optimiser = torch.optim.LBFGS(
+        list(params.values()), max_iter=max_iter, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = objective(params)
+        value.backward()
+        return value
+
+    try:
+        optimiser.step(closure)
+    except (RuntimeError, ValueError):  # pragma: no cover - a failed line search
+        return start
+    out = {k: v.detach() for k, v in params.items()}
+    if not all(bool(torch.isfinite(v).all()) for v in out.values()):  # pragma: no cover
+        return start
+    with torch.no_grad():
+        value = float(objective(out))
+        if not math.isfinite(value):  # pragma: no cover
+            return start
+        if require_decrease and value > float(objective(start)):
+            return start
+    return out

@@ -38,7 +38,6 @@ References
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -56,9 +55,10 @@ from bayesdeconv.infer._common import (
     mean_field_drawer,
     to_numpy,
 )
+from bayesdeconv.infer.linalg import lbfgs_minimise
 from bayesdeconv.infer.psf_statistics import correlate_window
 from bayesdeconv.infer.result import PointValue, Result, SamplePosterior
-from bayesdeconv.infer.sparse_sweeps import SparseSweeps, SweepState, make_level
+from bayesdeconv.infer.sparse_sweeps import SparseSweeps, SweepState, initial_state, make_level
 from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf
@@ -134,35 +134,16 @@ class _PSFObjective:
         resid = (self.y - self.op.circulant(self.mean, otf)) * self.mask
         return 0.5 * self.gamma * ((resid**2).sum() + (self.var * psf**2).sum())
 
+    def of(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """:math:`f` at ``params["u"]`` (the form :func:`lbfgs_minimise` takes)."""
+        return self(params["u"])
+
     def __call__(self, u: torch.Tensor, *, jacobian: bool = False) -> torch.Tensor:
         phi = self.params.to_phi(u)
         value = self.data_term(self.params.kernel(phi)) - self.params.log_prior(phi)
         if jacobian:
             value = value - self.params.log_jacobian(u, phi)
         return value
-
-
-def _minimise(objective: _PSFObjective, u0: torch.Tensor, max_iter: int = 50) -> torch.Tensor:
-    """L-BFGS on ``objective`` from ``u0``; keeps ``u0`` if the search leaves the finite."""
-    u = u0.detach().clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([u], max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        value = objective(u)
-        value.backward()
-        return value
-
-    try:
-        opt.step(closure)
-    except (RuntimeError, ValueError):  # pragma: no cover - a failed line search
-        return u0
-    out = u.detach()
-    with torch.no_grad():
-        ok = bool(torch.isfinite(out).all()) and bool(torch.isfinite(objective(out)))
-        if ok and float(objective(out)) <= float(objective(u0)):
-            return out
-    return u0
 
 
 def _laplace_draws(
@@ -269,19 +250,8 @@ def fit_parametric_ivb(
     sigma = estimate_noise_std(to_numpy(y if mask is None else y[mask]))
     e_gamma = start_value(model.noise.precision, 1.0 / sigma**2)
     x0 = initial_image(fixed, torch.where(mask, y, 0) if mask is not None else y)
-    w_mean, w_rate = model.prior.expected_precision(model.prior.features(x0, model.ndim) ** 2)
-    state = SweepState(
-        mean=x0,
-        variance=torch.zeros_like(x0),
-        w_mean=w_mean,
-        w_rate=w_rate,
-        psf=psf,
-        psf_cov=torch.zeros(psf.numel(), dtype=dtype, device=device),
-        beta_mean=torch.ones_like(psf),
-        beta_rate=torch.ones_like(psf),
-        e_gamma=e_gamma,
-        e_log_gamma=math.log(e_gamma),
-    )
+    psf_cov = torch.zeros(psf.numel(), dtype=dtype, device=device)  # a point PSF (EM)
+    state = initial_state(model.prior, x0, psf, psf_cov, e_gamma)
     bar = tqdm(
         desc="parametric IVB sweeps",
         unit="sweep",
@@ -296,7 +266,7 @@ def fit_parametric_ivb(
         engine.update_image(state)
         engine.update_precisions(state)
         objective = _PSFObjective(engine, state, params)
-        u = _minimise(objective, u)
+        u = lbfgs_minimise(objective.of, {"u": u}, max_iter=50, require_decrease=True)["u"]
         with torch.no_grad():
             phi = params.to_phi(u)
             state.psf = params.kernel(phi)

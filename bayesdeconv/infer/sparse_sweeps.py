@@ -21,7 +21,14 @@ from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import ConvolutionOperator, psf_to_otf
 from bayesdeconv.priors.base import GaussianScaleMixturePrior
 
-__all__ = ["Level", "SparseSweeps", "SweepState", "gamma_array_terms", "make_level"]
+__all__ = [
+    "Level",
+    "SparseSweeps",
+    "SweepState",
+    "gamma_array_terms",
+    "initial_state",
+    "make_level",
+]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -64,6 +71,30 @@ class SweepState:
     q_gamma: object = None
     elbo: float = float("nan")
     cg_iterations: int = 0
+
+
+def initial_state(
+    prior: GaussianScaleMixturePrior,
+    x0: torch.Tensor,
+    psf: torch.Tensor,
+    psf_cov: torch.Tensor,
+    e_gamma: float,
+) -> SweepState:
+    """The state before the first sweep: image ``x0`` (zero variance), :math:`q(w)` from its
+    features, the PSF mean and covariance given, unit ARD precisions, :math:`\\mathbb E\\gamma`."""
+    w_mean, w_rate = prior.expected_precision(prior.features(x0, x0.ndim) ** 2)
+    return SweepState(
+        mean=x0,
+        variance=torch.zeros_like(x0),
+        w_mean=w_mean,
+        w_rate=w_rate,
+        psf=psf,
+        psf_cov=psf_cov,
+        beta_mean=torch.ones_like(psf),
+        beta_rate=torch.ones_like(psf),
+        e_gamma=e_gamma,
+        e_log_gamma=math.log(e_gamma),
+    )
 
 
 def gamma_array_terms(a0: float, b0: float, shape: float, rate: torch.Tensor) -> float:
