@@ -124,6 +124,8 @@ def fit_poisson_vb(
     start = time.perf_counter()
     y = as_observed(model, observed)
     model.noise.check_observed(to_numpy(y))
+    raw = y
+    y = model.noise.counts(y)
     op, noise, prior = model.operator, model.noise, model.prior
     background = float(noise.background)
     mask = (
@@ -221,7 +223,7 @@ def fit_poisson_vb(
         psf=to_numpy(op.psf),
         psf_std=np.zeros(tuple(op.psf.shape)),
         elbo=np.asarray(trace),
-        observed=to_numpy(y),
+        observed=to_numpy(raw),
         method="ivb",
         hyperparameters=hyper,
         latent_mean=mean_latent,

@@ -104,3 +104,8 @@ class CountLikelihood(Likelihood):
     after splitting each count among its sources (:mod:`bayesdeconv.infer.poisson_vb`)."""
 
     background: float
+
+    def counts(self, observed: torch.Tensor) -> torch.Tensor:
+        """The observation as Poisson counts for the closed-form engine (the identity here;
+        a camera model maps its raw values to counts, e.g. by the shifted-Poisson transform)."""
+        return observed
