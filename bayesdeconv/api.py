@@ -9,6 +9,7 @@ from bayesdeconv.infer._common import to_numpy
 from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES
 from bayesdeconv.infer.engines import AUTO_ORDER, FitOptions
 from bayesdeconv.infer.result import Result
+from bayesdeconv.likelihoods.base import CountLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.physics.convolution import BOUNDARIES, ConvolutionOperator
 from bayesdeconv.physics.psf import check_psf
@@ -165,19 +166,24 @@ def deconvolve(
         less biased choice for photographs; else SVI on the joint model.
     prior : str or prior object, optional
         Image prior: ``"smooth"`` (first-difference Gaussian with a learned precision; the
-        default with a known PSF), ``"piecewise"`` (sparse gradients with a per-difference
-        learned precision, favouring piecewise-constant images) or ``"sparse"`` (the same
-        family tuned to natural images, Student-t gradients of scale 0.01; the default for
-        blind deconvolution, where it gives much better kernels on photographs than
-        ``"piecewise"`` and takes the broader scale 0.02: :func:`image_prior`, Levin
-        benchmark in the README), or an instance such as ``SmoothPrior(precision=...)`` or
-        ``priors.sparse(scale=0.01)``.
+        default with a known PSF and Gaussian noise), ``"gamma"`` (independent Gamma
+        intensities with a learned rate, conjugate to Poisson counts: the default for
+        ``noise="poisson"``, fitted in closed form at about the cost of Richardson–Lucy,
+        :mod:`~bayesdeconv.infer.poisson_vb`), ``"piecewise"`` (sparse gradients with a
+        per-difference learned precision, favouring piecewise-constant images) or
+        ``"sparse"`` (the same family tuned to natural images, Student-t gradients of scale
+        0.01; the default for blind deconvolution, where it gives much better kernels on
+        photographs than ``"piecewise"`` and takes the broader scale 0.02:
+        :func:`image_prior`, Levin benchmark in the README), or an instance such as
+        ``SmoothPrior(precision=...)`` or ``priors.sparse(scale=0.01)``.
     noise : str or noise object
-        ``"gaussian"`` (learned precision) or ``"poisson"`` (counts; SVI only), or an instance.
+        ``"gaussian"`` (learned precision) or ``"poisson"`` (photon counts; closed-form VB
+        with ``prior="gamma"``, SVI with the other priors), or an instance.
     method : {None, "ivb", "svi", "map", "vadam", "gibbs"}
         The engine (names in :data:`bayesdeconv.registry.ENGINES`). ``None`` (default) takes
         the first of :data:`~bayesdeconv.infer.engines.AUTO_ORDER` that supports the model:
-        IVB where it applies (Gaussian noise), otherwise SVI (``"svi"`` too when ``guide`` is
+        IVB where it applies (Gaussian noise, or Poisson counts with the Gamma prior),
+        otherwise SVI (``"svi"`` too when ``guide`` is
         given). An engine that cannot fit the model raises ``ValueError`` saying why.
         Closed-form iterative VB, stochastic VI with a Pyro guide,
         MAP (SVI with a point-mass guide), Vadam (mean-field VI by weight perturbation), or
@@ -265,8 +271,10 @@ def deconvolve(
         observed = np.where(mask_array, observed, 0.0)
     parametric = isinstance(psf, PSFPrior) and psf.parametric
     blind = psf is None
+    noise_obj = LIKELIHOODS.resolve(noise)
     if prior is None:
-        prior = "sparse" if blind else "smooth"
+        counts = isinstance(noise_obj, CountLikelihood) and not parametric
+        prior = "sparse" if blind else "gamma" if counts else "smooth"
     if parametric:  # a PSF family with priors on its parameters (myopic deconvolution)
         if psf_size is not None:
             raise ValueError("psf_size comes from the parametric PSF prior; leave it unset")
@@ -314,7 +322,6 @@ def deconvolve(
             normalise_option="normalise_psf=True",
         )
     prior_obj = image_prior(prior, blind=blind)
-    noise_obj = LIKELIHOODS.resolve(noise)
     if blind and not parametric and isinstance(prior_obj, CirculantGaussianPrior):
         raise ValueError(
             "blind deconvolution needs a sparse-gradient prior: prior='piecewise' or 'sparse' "

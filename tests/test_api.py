@@ -73,7 +73,7 @@ def test_svi_methods(blurred, method):
         ({"guide": "mean-field", "method": "ivb"}, ValueError, "guide"),
         ({"psf_size": 9}, ValueError, "psf_size"),
         ({"steps": 0}, ValueError, "steps"),
-        ({"noise": "poisson", "method": "ivb"}, ValueError, "svi"),
+        ({"noise": "poisson", "prior": "smooth", "method": "ivb"}, ValueError, "svi"),
         ({"method": "svi", "guide": "fourier"}, NotImplementedError, "fourier"),
     ],
 )
@@ -124,11 +124,14 @@ def test_bad_images_and_psfs(blurred, rng):
 
 
 def test_method_left_unset_picks_an_engine_that_supports_the_model(rng):
-    """Poisson noise has no closed-form engine: with ``method`` unset SVI is chosen."""
+    """Poisson noise with a Gaussian prior has no closed-form engine: with ``method`` unset
+    SVI is chosen (with the default Gamma prior the closed-form Poisson VB)."""
     psf = gaussian_psf(5, 1.0)
     counts = rng.poisson(20.0, size=(24, 24)).astype(float)
-    result = deconvolve(counts, psf, noise="poisson", steps=20, seed=0, progress=False)
+    result = deconvolve(counts, psf, noise="poisson", prior="smooth", steps=20, seed=0,
+                        progress=False)  # fmt: skip
     assert result.method == "svi"
+    assert deconvolve(counts, psf, noise="poisson", steps=3, progress=False).method == "ivb"
     assert deconvolve(counts, psf, steps=3, progress=False).method == "ivb"
     with pytest.raises(ValueError, match="method='gibbs' cannot fit this model"):
         deconvolve(counts, psf, method="gibbs", progress=False)

@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior",
         choices=choices["prior"],
         default=None,
-        help="image prior (default: smooth with --psf, sparse with --blind). "
-        + option_summaries("prior"),
+        help="image prior (default: smooth with --psf, gamma with --noise poisson, sparse with "
+        "--blind). " + option_summaries("prior"),
     )
     model.add_argument(
         "--noise",

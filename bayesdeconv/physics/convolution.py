@@ -160,6 +160,13 @@ class ConvolutionOperator:
         self.dims = fft_dims(self.ndim)
         self.otf = psf_to_otf(psf_t, self.latent_shape)
 
+    def to(self, dtype: torch.dtype) -> ConvolutionOperator:
+        """The same operator computing in ``dtype`` (e.g. ``torch.float32`` for speed)."""
+        return ConvolutionOperator(
+            self.psf.to(dtype), self.observed_shape, boundary=self.boundary, dtype=dtype,
+            device=self.device,
+        )  # fmt: skip
+
     # -- shapes -----------------------------------------------------------------------------
     @property
     def is_circulant(self) -> bool:

@@ -91,7 +91,7 @@ def _setup(case: str, inputs) -> list[str]:
     if case == "unknown-prior":
         return ["deconvolve", image, "--psf", psf, "--prior", "nonsense", *outputs]
     if case == "poisson-with-ivb":
-        noise = ["--noise", "poisson", "--method", "ivb"]
+        noise = ["--noise", "poisson", "--prior", "smooth", "--method", "ivb"]
         return ["deconvolve", image, "--psf", psf, *noise, *outputs]
     if case == "guide-without-svi":
         return ["deconvolve", image, "--psf", psf, "--guide", "full", "--method", "ivb", *outputs]

@@ -181,7 +181,10 @@ def _raised(**kwargs) -> str:
             "--psf-init pyramid",
         ),
         ({"psf": 3 * gaussian_psf(5, 1.0)}, "pass --normalise-psf or divide it by its sum"),
-        ({"psf": gaussian_psf(5, 1.0), "noise": "poisson", "method": "ivb"}, "use --method svi"),
+        (
+            {"psf": gaussian_psf(5, 1.0), "noise": "poisson", "prior": "smooth", "method": "ivb"},
+            "use --method svi",
+        ),
     ],
 )
 def test_translate_live_api_errors(kwargs, expected):
@@ -208,7 +211,7 @@ def _cli(inputs, *extra: str) -> list[str]:
             "use --psf-covariance diagonal",
         ),
         (
-            ("--psf", "PSF", "--noise", "poisson", "--method", "ivb"),
+            ("--psf", "PSF", "--noise", "poisson", "--prior", "smooth", "--method", "ivb"),
             "Gaussian) noise model, got PoissonNoise; use --method svi",
         ),
         (("--psf", "PSF", "--steps", "0"), "--steps must be a positive integer, got 0"),

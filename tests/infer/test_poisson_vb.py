@@ -45,8 +45,41 @@ def test_em_with_a_flat_prior_is_richardson_lucy(counts):
     reference = _richardson_lucy(y, psf, 20, background=2.0)
     for iterations in (1, 5, 20):
         model = _model(psf, y.shape, flat, background=2.0)
-        fit = fit_poisson_vb(model, y, max_iter=iterations, tol=0, point=True, progress=False)
+        fit = fit_poisson_vb(model, y, max_iter=iterations, tol=0, point=True, accelerate=False,
+                             progress=False)  # fmt: skip
         np.testing.assert_allclose(fit.mean, reference[iterations - 1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("point", [False, True])
+def test_over_relaxation_reaches_the_same_optimum_in_fewer_sweeps(counts, point):
+    y, psf, _ = counts
+    prior = GammaFieldPrior(shape=1.5, rate=0.02 if point else None)
+    fits = {
+        accelerate: fit_poisson_vb(
+            _model(psf, y.shape, prior, background=2.0),
+            y,
+            max_iter=3000,
+            tol=1e-10,
+            accelerate=accelerate,
+            progress=False,
+        )  # fmt: skip
+        for accelerate in (False, True)
+    }
+    plain, fast = fits[False], fits[True]
+    assert plain.converged and fast.converged
+    assert fast.n_iter < plain.n_iter / 2
+    assert np.all(np.diff(fast.elbo) >= -1e-9 * np.abs(fast.elbo[1:]))
+    assert fast.elbo[-1] == pytest.approx(plain.elbo[-1], rel=1e-6)
+    np.testing.assert_allclose(fast.mean, plain.mean, rtol=2e-3, atol=1e-2)
+
+
+def test_single_precision_gives_the_double_precision_fit(counts):
+    y, psf, _ = counts
+    model = _model(psf, y.shape, GammaFieldPrior(shape=1.5), boundary="valid", background=2.0)
+    fits = [fit_poisson_vb(model, y, max_iter=40, tol=0, dtype=dtype, progress=False)
+            for dtype in (torch.float64, torch.float32)]  # fmt: skip
+    np.testing.assert_allclose(fits[1].mean, fits[0].mean, rtol=1e-3, atol=1e-3)
+    assert np.all(np.diff(fits[1].elbo) >= -1e-6 * np.abs(fits[1].elbo[1:]))
 
 
 def test_without_blur_vb_is_the_exact_conjugate_posterior_and_evidence():
@@ -111,9 +144,9 @@ def test_deconvolve_runs_it_as_ivb_for_gamma_and_poisson_in_2d_and_3d(counts):
     from bayesdeconv import deconvolve
 
     y, psf, _ = counts
-    result = deconvolve(y, psf, prior="gamma", noise="poisson", boundary="circular",
-                        steps=30, progress=False)  # fmt: skip
-    assert result.method == "ivb" and result.n_iter == 30
+    result = deconvolve(y, psf, noise="poisson", boundary="circular", steps=3, progress=False)
+    assert result.method == "ivb" and result.n_iter == 3  # the Gamma prior is the default
+    assert result.info["prior"] == "gamma" and result.mean.dtype == np.float32
     assert "image_precision" in result.hyperparameters
     stack = np.stack([y[:16, :16]] * 4)
     kernel = np.stack([psf] * 3) / 3.0
