@@ -122,8 +122,9 @@ class IVBEngine:
         if poisson_vb.unsupported_reason(model) is None:
             # single precision: twice the speed, and counts need no more (exactness is
             # tested through fit_poisson_vb in double precision)
+            std = "mean-field" if options.std == "family" else "laplace"
             return poisson_vb.fit_poisson_vb(
-                model, y, progress=options.progress, dtype=torch.float32, **steps
+                model, y, progress=options.progress, dtype=torch.float32, std=std, **steps
             )
         if model.blind and model.psf_prior.parametric:
             seed = {} if options.seed is None else {"seed": int(options.seed)}

@@ -44,17 +44,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.stats import gamma as gamma_dist
 from tqdm import tqdm
 
 from bayesdeconv import sites
 from bayesdeconv.infer._common import as_observed, to_numpy
+from bayesdeconv.infer.poisson_laplace import laplace_variance
 from bayesdeconv.infer.result import PointValue, Result
 from bayesdeconv.likelihoods.base import CountLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import GammaPosterior
 
-__all__ = ["fit_poisson_vb", "unsupported_reason"]
+__all__ = ["STD_MAPS", "fit_poisson_vb", "unsupported_reason"]
+
+#: the std maps :func:`fit_poisson_vb` reports (its ``std`` argument)
+STD_MAPS = ("laplace", "mean-field")
 
 
 def unsupported_reason(model: DeconvolutionModel) -> str | None:
@@ -114,6 +119,7 @@ def fit_poisson_vb(
     progress: bool = True,
     dtype: torch.dtype | None = None,
     accelerate: bool = True,
+    std: str = "laplace",
 ) -> Result:
     r"""Closed-form VB (or EM with ``point=True``) for Poisson counts, Gamma intensities.
 
@@ -148,16 +154,25 @@ def fit_poisson_vb(
         stays monotone; a rejected try costs one extra convolution. ``False`` gives the plain
         closed-form iterates (Richardson–Lucy itself in the flat-prior EM limit).
 
+    std : {"laplace", "mean-field"}
+        The std map and draws: ``"laplace"`` (default) the locally stationary Laplace
+        approximation of :mod:`~bayesdeconv.infer.poisson_laplace` (calibrated: 90 %
+        intervals cover about 90 % of voxels on data drawn from the model; for EM, around the
+        MAP), ``"mean-field"`` the Gamma factors of :math:`q(x)` themselves (too narrow: they
+        ignore that neighbouring voxels compete for the same counts).
+
     Returns
     -------
     Result
-        ``method="ivb"``; ``mean``/``std`` of :math:`q(x)` (Gamma), ``elbo`` the trace,
+        ``method="ivb"``; ``mean`` of :math:`q(x)`, ``std`` as chosen, ``elbo`` the trace,
         ``hyperparameters["image_precision"]`` :math:`q(\beta)`;
         ``info["shape"], info["rate"]`` the Gamma parameters of :math:`q(x)`.
     """
     reason = unsupported_reason(model)
     if reason is not None:
         raise ValueError(reason)
+    if std not in STD_MAPS:
+        raise ValueError(f"std must be one of {STD_MAPS}, got {std!r}")
     start = time.perf_counter()
     y = as_observed(model, observed)
     model.noise.check_observed(to_numpy(y))
@@ -254,26 +269,35 @@ def fit_poisson_vb(
     q_beta, e_beta = state.q_beta, state.e_beta
     bar.close()
     frame = op.frame
-    if point or not trace:
-        mean_latent, std_latent = to_numpy(x), np.zeros(op.latent_shape)
-        alpha_np = rho_np = None
-    else:
-        mean_latent = to_numpy(alpha / rho)
-        std_latent = to_numpy(alpha.sqrt() / rho)
-        alpha_np, rho_np = to_numpy(alpha), to_numpy(rho)
     hyper = {sites.IMAGE_PRECISION: q_beta if q_beta is not None else PointValue(e_beta)}
-
+    if point or not trace:
+        mean_t, shape_t, rate_t = x, None, None
+    else:
+        mean_t, shape_t, rate_t = alpha / rho, alpha, rho
+    if std == "laplace":
+        variance = laplace_variance(op, mean_t, e_beta, background=background, mask=mask)
+        # moment-matched Gamma marginals: mean^2 / var, mean / var
+        draw_shape = mean_t.square() / variance.clamp_min(tiny)
+        draw_rate = mean_t / variance.clamp_min(tiny)
+    elif shape_t is None:
+        variance, draw_shape, draw_rate = torch.zeros_like(mean_t), None, None
+    else:
+        variance, draw_shape, draw_rate = shape_t / rho.square(), shape_t, rate_t
+    mean_latent, std_latent = to_numpy(mean_t), to_numpy(variance.sqrt())
     frame_mean = mean_latent[frame]
-    frame_shape = None if alpha_np is None else (alpha_np[frame], rho_np[frame])
+    frame_gamma = (
+        None if draw_shape is None else (to_numpy(draw_shape)[frame], to_numpy(draw_rate)[frame])
+    )
 
     def draw(n_draws: int, rng: np.random.Generator, region=None) -> dict[str, np.ndarray]:
-        """Independent Gamma pixels from q(x) (the mode repeated for EM), and q(beta)."""
+        """Independent Gamma voxels with the reported mean and std (the mode repeated for EM
+        without ``std="laplace"``), and q(beta)."""
         window = (Ellipsis,) if region is None else tuple(region)
-        if frame_shape is None:
+        if frame_gamma is None:
             image = np.repeat(frame_mean[window][None], n_draws, axis=0)
         else:
-            shape, rate = frame_shape[0][window], frame_shape[1][window]
-            image = rng.gamma(shape, 1.0 / rate, (n_draws, *shape.shape))
+            shape, rate = frame_gamma[0][window], frame_gamma[1][window]
+            image = rng.gamma(shape, 1.0 / np.maximum(rate, 1e-300), (n_draws, *shape.shape))
         out = {sites.IMAGE: image}
         for name, q in hyper.items():
             out[name] = q.sample(n_draws, rng)
@@ -296,9 +320,20 @@ def fit_poisson_vb(
         info={
             "frame": frame,
             "point": point,
-            "shape": alpha_np,
-            "rate": rho_np,
+            "shape": None if shape_t is None else to_numpy(shape_t),
+            "rate": None if rate_t is None else to_numpy(rate_t),
+            "std": std,
             "prior": prior.name,
         },  # fmt: skip
         draw_fn=draw,
+        marginal_quantile=None if frame_gamma is None else _gamma_quantile(*frame_gamma),
     )
+
+
+def _gamma_quantile(shape: np.ndarray, rate: np.ndarray):
+    """Per-voxel quantiles of independent Gamma marginals."""
+
+    def quantile(p: float) -> np.ndarray:
+        return gamma_dist.ppf(p, shape, scale=1.0 / np.maximum(rate, 1e-300))
+
+    return quantile

@@ -158,6 +158,9 @@ class Result:
         Posterior of each free parameter of a parametric PSF by site name (``psf_sigma``,
         ...; see :class:`~bayesdeconv.psf_priors.ParametricPSFPrior`), as draws
         (:class:`SamplePosterior`, its ``values`` give intervals); empty otherwise.
+    marginal_quantile : callable, optional
+        ``q(p)``: the per-pixel ``p``-quantile of posterior marginals that are not Gaussian
+        (the Gamma marginals of the Poisson engine), used by :meth:`credible_interval`.
     """
 
     mean: np.ndarray
@@ -181,6 +184,7 @@ class Result:
     burn_in: int | None = None
     log_evidence: float | None = None
     psf_parameters: dict[str, ScalarPosterior] = field(default_factory=dict)
+    marginal_quantile: Callable[[float], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "info", _read_only(self.info))
@@ -221,10 +225,13 @@ class Result:
 
         :math:`\\mu_i \\pm z_{(1+p)/2}\\,\\sigma_i` for the Gaussian posteriors of the VI
         engines (exact for them); the empirical quantiles of the stored draws for a sampler
-        (:attr:`samples`, e.g. ``method="gibbs"``), whose marginals are not Gaussian.
+        (:attr:`samples`, e.g. ``method="gibbs"``), whose marginals are not Gaussian; the
+        engine's own quantiles where it has them (:attr:`marginal_quantile`).
         """
         if not 0 < prob < 1:
             raise ValueError(f"prob must lie in (0, 1), got {prob}")
+        if self.marginal_quantile is not None:
+            return self.marginal_quantile(0.5 - prob / 2), self.marginal_quantile(0.5 + prob / 2)
         if self.samples is not None:
             low, high = np.quantile(self.samples, [0.5 - prob / 2, 0.5 + prob / 2], axis=0)
             return low, high

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from scipy.stats import nbinom
+from scipy.stats import gamma, nbinom
 
 from bayesdeconv.infer.poisson_vb import fit_poisson_vb
 from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
@@ -88,10 +88,16 @@ def test_without_blur_vb_is_the_exact_conjugate_posterior_and_evidence():
     delta = np.zeros((3, 3))
     delta[1, 1] = 1.0
     a, beta = 2.0, 0.5
-    fit = fit_poisson_vb(_model(delta, y.shape, GammaFieldPrior(shape=a, rate=beta)), y,
-                         progress=False)  # fmt: skip
+    model = _model(delta, y.shape, GammaFieldPrior(shape=a, rate=beta))
+    fit = fit_poisson_vb(model, y, std="mean-field", progress=False)
     np.testing.assert_allclose(fit.mean, (a + y) / (beta + 1.0), rtol=1e-12)
     np.testing.assert_allclose(fit.std, np.sqrt(a + y) / (beta + 1.0), rtol=1e-12)
+    # the Laplace std is exact here too, to the accuracy of its interpolated table
+    laplace = fit_poisson_vb(model, y, progress=False)
+    np.testing.assert_allclose(laplace.std, np.sqrt(a + y) / (beta + 1.0), rtol=1e-5)
+    low, high = laplace.credible_interval(0.9)
+    np.testing.assert_allclose(low, gamma.ppf(0.05, a + y, scale=1 / (beta + 1)), rtol=1e-4)
+    np.testing.assert_allclose(high, gamma.ppf(0.95, a + y, scale=1 / (beta + 1)), rtol=1e-4)
     # the marginal of y_j is negative binomial(a, beta / (beta + 1)): the ELBO is exact
     evidence = nbinom.logpmf(y, a, beta / (beta + 1.0)).sum()
     assert fit.elbo[-1] == pytest.approx(evidence, rel=1e-10)
@@ -111,6 +117,32 @@ def test_elbo_never_decreases_and_the_fit_beats_the_data(counts, boundary):
     truth = scene if boundary == "circular" else scene[3:-3, 3:-3]
     assert np.mean((fit.mean - truth) ** 2) < np.mean((y - 2.0 - truth) ** 2)
     assert (fit.std > 0).all() and fit.draws(3, seed=0)["image"].shape == (3, *y.shape)
+
+
+@pytest.mark.parametrize(("shape", "scale", "boundary"), [(2.0, 40.0, "circular"),
+                                                          (1.0, 4.0, "valid")])  # fmt: skip
+def test_90_percent_intervals_cover_90_percent_of_voxels_drawn_from_the_model(
+    shape, scale, boundary
+):
+    rng = np.random.default_rng(3)
+    x = rng.gamma(shape, scale, (12, 40, 40))
+    psf = np.stack([gaussian_psf(7, 1.2) * w for w in (0.25, 0.5, 0.25)])
+    y = rng.poisson(ConvolutionOperator(psf, x.shape).forward(torch.as_tensor(x)).numpy())
+    if boundary == "valid":  # the scene beyond the field of view is unobserved
+        y, x = y[1:-1, 3:-3, 3:-3], x[1:-1, 3:-3, 3:-3]
+    model = _model(psf, y.shape, GammaFieldPrior(shape=shape), boundary=boundary)
+    fits = {std: fit_poisson_vb(model, y.astype(float), std=std, progress=False)
+            for std in ("laplace", "mean-field")}  # fmt: skip
+    coverage = {}
+    for std, fit in fits.items():
+        low, high = fit.credible_interval(0.9)
+        coverage[std] = np.mean((x >= low) & (x <= high))
+    assert 0.85 <= coverage["laplace"] <= 0.95, coverage
+    assert coverage["mean-field"] < 0.6  # why the Laplace map is the default
+    rmse = np.sqrt(np.mean((fits["laplace"].mean - x) ** 2))
+    assert np.sqrt(np.mean(fits["laplace"].std ** 2)) == pytest.approx(rmse, rel=0.1)
+    draws = fits["laplace"].draws(200, seed=0)["image"]
+    np.testing.assert_allclose(draws.std(axis=0).mean(), fits["laplace"].std.mean(), rtol=0.05)
 
 
 def test_learns_the_gamma_rate_of_data_drawn_from_the_model():
