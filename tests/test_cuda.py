@@ -71,3 +71,13 @@ def test_parametric_psf_on_cuda_matches_cpu(prior):
     for name, draws in cpu.psf_parameters.items():
         assert gpu.psf_parameters[name].mean == pytest.approx(draws.mean, rel=0.02, abs=0.02)
     assert gpu.psf.sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_poisson_vb_on_cuda_matches_cpu():
+    rng = np.random.default_rng(0)
+    psf = np.stack([np.full((5, 5), w / 25) for w in (0.25, 0.5, 0.25)])
+    counts = rng.poisson(20.0, size=(8, 32, 32)).astype(float)
+    cpu = deconvolve(counts, psf, noise="poisson", steps=20, progress=False)
+    gpu = deconvolve(counts, psf, noise="poisson", steps=20, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.mean, cpu.mean, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(gpu.std, cpu.std, rtol=1e-3, atol=1e-3)

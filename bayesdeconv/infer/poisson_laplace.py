@@ -58,7 +58,8 @@ def _g_table(op: ConvolutionOperator) -> tuple[torch.Tensor, torch.Tensor]:
     power = op.power_spectrum().flatten()
     # the mean over frequencies: every frequency up to 2^18, an even stride through them beyond
     power = power[:: max(1, power.numel() >> 18)].to(torch.float32)
-    log_r = torch.linspace(*_LOG10_RANGE, _TABLE_SIZE, dtype=torch.float64) * math.log(10.0)
+    log_r = torch.linspace(*_LOG10_RANGE, _TABLE_SIZE, dtype=torch.float64, device=power.device)
+    log_r = log_r * math.log(10.0)
     g = torch.stack([(1.0 / (power + r)).mean(dtype=torch.float64) for r in log_r.exp()])
     return log_r, g.log()
 
