@@ -9,12 +9,8 @@ from bayesdeconv.calibration.anscombe import (
     inverse_generalized_anscombe,
     inverse_photons,
 )
-from bayesdeconv.calibration.camera import (
-    CameraCalibration,
-    DarkCalibration,
-    calibrate_from_dark_frames,
-    estimate_poisson_gaussian,
-)
+from bayesdeconv.calibration.camera import CameraCalibration, estimate_poisson_gaussian
+from bayesdeconv.calibration.dark import DarkCalibration, calibrate_from_dark_frames
 
 __all__ = [
     "CameraCalibration",
