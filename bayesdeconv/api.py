@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -177,8 +179,12 @@ def deconvolve(
         :func:`image_prior`, Levin benchmark in the README), or an instance such as
         ``SmoothPrior(precision=...)`` or ``priors.sparse(scale=0.01)``.
     noise : str or noise object
-        ``"gaussian"`` (learned precision) or ``"poisson"`` (photon counts; closed-form VB
-        with ``prior="gamma"``, SVI with the other priors), or an instance.
+        ``"gaussian"`` (learned precision), ``"poisson"`` (counts) or ``"poisson-gaussian"``
+        (raw camera values: gain, offset and read noise measured on this image by
+        :func:`~bayesdeconv.calibration.estimate_poisson_gaussian`, the offset taken as its
+        darkest level; what was used is in ``result.info["calibration"]``), or an instance
+        such as ``PoissonGaussianNoise(gain, offset, read_noise)``. Counts and camera values
+        go to closed-form IVB with ``prior="gamma"``, otherwise to SVI.
     method : {None, "ivb", "svi", "map", "vadam", "gibbs"}
         The engine (names in :data:`bayesdeconv.registry.ENGINES`). ``None`` (default) takes
         the first of :data:`~bayesdeconv.infer.engines.AUTO_ORDER` that supports the model:
@@ -271,7 +277,8 @@ def deconvolve(
         observed = np.where(mask_array, observed, 0.0)
     parametric = isinstance(psf, PSFPrior) and psf.parametric
     blind = psf is None
-    noise_obj = LIKELIHOODS.resolve(noise)
+    noise_given = LIKELIHOODS.resolve(noise)
+    noise_obj = noise_given.calibrate(observed, mask_array)
     if prior is None:
         counts = isinstance(noise_obj, CountLikelihood) and not parametric
         prior = "sparse" if blind else "gamma" if counts else "smooth"
@@ -359,7 +366,12 @@ def deconvolve(
     if engine.dtype != model.dtype:
         model = build(engine.dtype)
     y = torch.as_tensor(observed, dtype=model.dtype, device=device)
-    return engine.fit(model, y, options)
+    result = engine.fit(model, y, options)
+    if noise_obj is not noise_given:  # measured on the image: show what was used
+        calibration = getattr(noise_obj, "calibration", None)
+        info = {**result.info, "noise": noise_obj, "calibration": calibration}
+        result = dataclasses.replace(result, info=info)
+    return result
 
 
 def _check_options(engine, options: FitOptions) -> None:

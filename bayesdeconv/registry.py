@@ -77,7 +77,7 @@ class Registry:
 
 
 IMAGE_PRIORS = Registry("prior", planned=("extreme-channel", "dip", "vae"))
-LIKELIHOODS = Registry("noise model", planned=("poisson-gaussian",))
+LIKELIHOODS = Registry("noise model")
 PSF_PRIORS = Registry("PSF prior")
 ENGINES = Registry("method")
 GUIDES = Registry("guide", planned=("fourier", "structured", "low-rank"))
@@ -86,7 +86,7 @@ GUIDES = Registry("guide", planned=("fourier", "structured", "low-rank"))
 def _register_defaults() -> None:
     from bayesdeconv.guides.factory import GUIDE_SUMMARIES
     from bayesdeconv.infer.engines import DEFAULT_ENGINES
-    from bayesdeconv.likelihoods import GaussianNoise, PoissonNoise
+    from bayesdeconv.likelihoods import EstimatedPoissonGaussianNoise, GaussianNoise, PoissonNoise
     from bayesdeconv.priors import (
         BLIND_SPARSE_SCALE,
         GammaFieldPrior,
@@ -120,6 +120,11 @@ def _register_defaults() -> None:
         "gaussian", lambda: GaussianNoise(), "additive Gaussian, learned precision"
     )
     LIKELIHOODS.register("poisson", lambda: PoissonNoise(), "photon counts")
+    LIKELIHOODS.register(
+        "poisson-gaussian",
+        lambda: EstimatedPoissonGaussianNoise(),
+        "raw camera values (gain, offset, read noise measured on the image; shifted Poisson)",
+    )
     PSF_PRIORS.register(
         "ard", lambda size: ARDPSFPrior(tuple(size)), "ARD Gaussian values, mean on the simplex"
     )

@@ -65,7 +65,6 @@ def test_svi_methods(blurred, method):
     [
         ({"psf": None}, ValueError, "needs psf_size"),
         ({"prior": "dip"}, NotImplementedError, "dip"),
-        ({"noise": "poisson-gaussian"}, NotImplementedError, "poisson-gaussian"),
         ({"method": "hmc"}, ValueError, "unknown method"),
         ({"prior": "tv"}, ValueError, "unknown prior"),
         ({"noise": "laplace"}, ValueError, "unknown noise"),

@@ -111,7 +111,8 @@ def initial_values(
     for name and shape), or is an init strategy ``init(model, y)`` returning such values.
     Returns the values and the estimated noise std of ``y``.
     """
-    x0 = initial_image(model, y)
+    signal_units = getattr(model.noise, "signal_units", None)  # raw camera values: photons
+    x0 = initial_image(model, y if signal_units is None else signal_units(y))
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
     if model.blind:

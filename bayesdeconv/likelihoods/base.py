@@ -48,6 +48,18 @@ class Likelihood(ABC):
         """Starting values of the likelihood's latent sites given a noise estimate."""
         return {}
 
+    def calibrate(self, observed: np.ndarray, mask: np.ndarray | None = None) -> Likelihood:
+        """The likelihood to fit ``observed`` with (``mask`` True where observed): ``self``
+        here; a model whose parameters are measured on the image itself (such as
+        ``noise="poisson-gaussian"``) returns a new, calibrated one. Called by
+        :func:`~bayesdeconv.deconvolve` before the model is built."""
+        return self
+
+    def signal_units(self, observed: torch.Tensor) -> torch.Tensor:
+        """The observation on the scale of :math:`Ax` (the identity here; a camera model
+        removes its offset and gain), for the engines' starting image."""
+        return observed
+
     def check_observed(self, observed: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Raise ``ValueError`` if the observed values are impossible under this model."""
 
