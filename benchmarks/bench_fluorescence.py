@@ -96,7 +96,7 @@ def rl_runs(counts, psf, truth, counts_to_run, *, oracle: bool):
         scores = {}
         grid = sorted(set(counts_to_run) | (set(ORACLE_GRID) if oracle else set()))
         for it in grid:
-            out, seconds = _timed(lambda it=it: run(it))
+            out, seconds = _timed(lambda it=it, run=run: run(it))
             psnr, ssim = fitted_scores(out, truth) if truth is not None else (None, None)
             scores[it] = (psnr, ssim, seconds)
             if it in counts_to_run:
@@ -279,7 +279,8 @@ def confocal_case(smoke: bool, figure: Path | None):
 
         z = raw.shape[0] // 2
         panels = [(raw[z], "input (counts)"), (rl[z], "scikit-image RL 30"),
-                  (fit.mean[z], "ours: posterior mean"), (fit.std[z], "ours: posterior std")]  # fmt: skip
+                  (fit.mean[z], "ours: posterior mean"),
+                  (fit.std[z], "ours: posterior std")]  # fmt: skip
         fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
         for ax, (img, title) in zip(axes, panels, strict=True):
             ax.imshow(img, cmap="magma")
@@ -380,7 +381,8 @@ def main(argv=None) -> None:
         ),  # fmt: skip
     ]
     if lionfish is not None:
-        body.append(f"RedLionfish cubes: scikit-image RL 50 iterations {lionfish['rl50_time']:.1f} s.")
+        rl50 = lionfish["rl50_time"]
+        body.append(f"RedLionfish cubes: scikit-image RL 50 iterations {rl50:.1f} s.")
     if confocal is not None:
         body += ["## Real confocal grid (no ground truth)",
                  markdown_table(list(confocal), [list(confocal.values())]),

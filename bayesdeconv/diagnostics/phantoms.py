@@ -2,8 +2,8 @@ r"""Synthetic fluorescence scenes: filaments and beads, 2-D or 3-D, for tests an
 
 A filament is a smooth random curve (a random walk whose direction turns slowly, as a
 microtubule does) rendered as a Gaussian tube of a few pixels' width; a bead is a small
-Gaussian blob. Intensities are photons per pixel, scaled so that the brightest pixel holds ``peak`` above the
-background: the photon level (and so the noise level) is one number.
+Gaussian blob. Intensities are photons per pixel, scaled so that the brightest pixel holds
+``peak`` above the background: the photon level (and so the noise level) is one number.
 """
 
 from __future__ import annotations
