@@ -34,6 +34,13 @@ CASES = {
         "ivb_gap_to_true_psf_db",
         "widefield_na",
     },
+    "bench_fluorescence": {
+        "cases",
+        "quality_target_met",
+        "time_target_met",
+        "model_coverage_90",
+        "redlionfish_available",
+    },
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",
