@@ -11,10 +11,18 @@ import tifffile
 
 from bayesdeconv.io import ImageData, read_image, write_tiff
 
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CONFOCAL_GRID = (
+    SHARED_DATA
+    / "fluorescence"
+    / "bia_confocal_grid"
+    / "DeconvolutionSampleVerticalGrid1AU-crop.tif"
+)
+
 
 def _ome(path: Path, data: np.ndarray, **metadata) -> Path:
     axes = "ZYX" if data.ndim == 3 else "YX"
-    tifffile.imwrite(path, data, ome=True, metadata={"axes": axes, **metadata}, **{})
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": axes, **metadata})
     return path
 
 
@@ -158,9 +166,7 @@ def test_float_data_have_no_saturation(tmp_path: Path):
 
 
 def test_real_confocal_stack_voxel_size():
-    path = Path(
-        "/work/shared/data/fluorescence/bia_confocal_grid/DeconvolutionSampleVerticalGrid1AU-crop.tif"
-    )
+    path = CONFOCAL_GRID
     if not path.exists():
         pytest.skip("shared fluorescence data not available")
     img = read_image(path)
