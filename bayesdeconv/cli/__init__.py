@@ -3,6 +3,7 @@
 Usage::
 
     bayesdeconv deconvolve INPUT -o OUTPUT (--psf PSF | --blind --psf-size N) [options]
+    bayesdeconv deconvolve STACK -o OUTPUT --psf widefield --wavelength UM --na NA [options]
     bayesdeconv demo [-o DIR] [--quiet]
     bayesdeconv --version
 
@@ -23,7 +24,8 @@ over an input file.
 
 Modules: :mod:`~bayesdeconv.cli.parser` (the options), :mod:`~bayesdeconv.cli.errors`
 (one-line messages), :mod:`~bayesdeconv.cli.outputs` (staging and commit of the outputs),
-:mod:`~bayesdeconv.cli.capture` (warnings), :mod:`~bayesdeconv.cli.deconvolve` and
+:mod:`~bayesdeconv.cli.capture` (warnings), :mod:`~bayesdeconv.cli.microscope`
+(``--psf widefield``, ``--voxel-size``, saturated voxels), :mod:`~bayesdeconv.cli.deconvolve` and
 :mod:`~bayesdeconv.cli.demo` (the commands).
 """
 

@@ -9,6 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from bayesdeconv.cli.errors import PROG, CLIError, usage_error
+from bayesdeconv.cli.microscope import (
+    note,
+    psf_model,
+    saturation_mask,
+    validate_microscope_args,
+    voxel_size_of,
+    widefield_from_args,
+)
 from bayesdeconv.cli.outputs import TIFF_SUFFIXES, Output, check_outputs, write_all
 from bayesdeconv.io import read_image, write_tiff
 
@@ -38,6 +46,8 @@ def read_psf(path: Path, image_shape: tuple[int, ...], *, normalise: bool = Fals
 
     Raises
     ------
+    CLIError
+        If the PSF has not as many axes as the image (singleton axes of the file removed).
     ValueError
         If the PSF is not acceptable (see :func:`bayesdeconv.physics.psf.check_psf`); an
         unnormalised one is named with the ``--normalise-psf`` remedy.
@@ -45,6 +55,16 @@ def read_psf(path: Path, image_shape: tuple[int, ...], *, normalise: bool = Fals
     from bayesdeconv.physics.psf import check_psf
 
     array = read_image(path).array
+    if array.ndim != len(image_shape):
+        hint = (
+            "a z-stack needs a 3-D PSF (z, y, x), such as --psf widefield"
+            if len(image_shape) == 3
+            else "a 2-D image needs a 2-D PSF (y, x)"
+        )
+        raise CLIError(
+            f"the PSF in {path} is {array.ndim}-D (shape {array.shape}) but the image is "
+            f"{len(image_shape)}-D (shape {tuple(image_shape)}); {hint}"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deconvolve checks it again and warns then
         return check_psf(
@@ -94,6 +114,8 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         With code 2 (after one line on stderr) on a violation.
     """
     prog = f"{PROG} deconvolve"
+    if validate_microscope_args(prog, args):
+        return
     family = psf_family(args)
     if family is not None:
         if args.blind:
@@ -166,7 +188,7 @@ def _parametric_psf(args: argparse.Namespace, family: str):
 def _outputs_to_check(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     """Inputs, outputs and allowed output suffixes by option name."""
     inputs = {"INPUT": args.input}
-    if args.psf is not None and psf_family(args) is None:
+    if args.psf is not None and psf_family(args) is None and psf_model(args) is None:
         inputs["--psf"] = args.psf
     if args.mask is not None:
         inputs["--mask"] = args.mask
@@ -202,21 +224,25 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     check_outputs(*_outputs_to_check(args))
 
     image = read_image(args.input)
+    voxel, unit = voxel_size_of(args, image)
     psf = None
     family = psf_family(args)
     if family is not None:
         psf = _parametric_psf(args, family)
+    elif psf_model(args) is not None:
+        psf = widefield_from_args(args, image, voxel, unit)
     elif args.psf is not None:
         psf = read_psf(args.psf, image.shape, normalise=args.normalise_psf)
-        if args.crop_psf is not None:
-            from bayesdeconv.physics.psf import crop_psf
+    if args.crop_psf is not None:
+        from bayesdeconv.physics.psf import crop_psf
 
-            full = psf.shape
-            psf, dropped = crop_psf(psf, args.crop_psf)
-            shape = "x".join(map(str, psf.shape))
-            print(f"PSF cropped from {'x'.join(map(str, full))} to {shape} "
-                  f"(drops {100 * dropped:.3g} % of its energy)")  # fmt: skip
+        full = psf.shape
+        psf, dropped = crop_psf(psf, args.crop_psf)
+        shape = "x".join(map(str, psf.shape))
+        note(args, f"PSF cropped from {'x'.join(map(str, full))} to {shape} "
+                   f"(drops {100 * dropped:.3g} % of its energy)")  # fmt: skip
     mask = read_mask(args.mask) if args.mask is not None else None
+    mask = saturation_mask(args, image, mask)
     # No --method: leave the engine to deconvolve's own default.
     engine = {} if args.method is None else {"method": args.method}
     result = deconvolve(
@@ -243,7 +269,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
             "the posterior contains NaN or Inf values; check the image scale and the PSF"
         )
 
-    tiff = {"voxel_size": image.voxel_size, "unit": image.unit or "um"}
+    tiff = {"voxel_size": voxel, "unit": unit or "um"}
     files = [Output(args.output, lambda p: write_tiff(p, result.mean, **tiff))]
     if args.std_output is not None:
         files.append(Output(args.std_output, lambda p: write_tiff(p, result.std, **tiff)))

@@ -11,6 +11,7 @@ from bayesdeconv.cli.choices import option_choices, option_summaries, parametric
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
+from bayesdeconv.cli.microscope import DEFAULT_REFRACTIVE_INDEX, parse_voxel_size
 
 __all__ = ["Parser", "build_parser"]
 
@@ -63,8 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--psf",
         metavar="PSF",
         type=Path,
-        help="PSF image file (.tif, .tiff, .npy), or a PSF family whose parameters get a "
-        f"posterior: {', '.join(parametric_psf_families())} (with --psf-size N)",
+        help="PSF image file (.tif, .tiff, .npy); or a PSF family whose parameters get a "
+        f"posterior: {', '.join(parametric_psf_families())} (with --psf-size N); or 'widefield': "
+        "the fixed (non-blind) widefield fluorescence PSF (Born & Wolf) computed from "
+        "--wavelength, --na, --refractive-index and the voxel size, on a support of 3 axial "
+        "FWHMs and 3 Airy radii (at most the image)",
     )
     psf.add_argument(
         "--psf-sigma",
@@ -109,6 +113,36 @@ def build_parser() -> argparse.ArgumentParser:
         default="search",
         help="where --blind starts the PSF: the best of three L0-gradient kernel searches by the "
         "non-blind ELBO (default), or IVB's own coarse-to-fine sweeps (--method ivb/gibbs)",
+    )
+    scope = dec.add_argument_group("microscope (--psf widefield)")
+    scope.add_argument(
+        "--wavelength",
+        metavar="UM",
+        type=float,
+        help="emission wavelength, micrometres (e.g. 0.52 for GFP)",
+    )
+    scope.add_argument(
+        "--na", dest="numerical_aperture", metavar="NA", type=float, help="numerical aperture"
+    )
+    scope.add_argument(
+        "--refractive-index",
+        metavar="N",
+        type=float,
+        help="refractive index of the immersion medium: 1.0 air, 1.33 water, 1.515 oil "
+        f"(default {DEFAULT_REFRACTIVE_INDEX})",
+    )
+    scope.add_argument(
+        "--voxel-size",
+        metavar="Z,Y,X",
+        type=parse_voxel_size,
+        help="voxel size in micrometres (Y,X for a 2-D image), overriding the input's OME/ImageJ "
+        "metadata; needed by --psf widefield when the file has none; written to the outputs",
+    )
+    scope.add_argument(
+        "--keep-saturated",
+        action="store_true",
+        help="keep voxels at the integer maximum (65535 for uint16, 255 for uint8) in the "
+        "likelihood; by default they are masked as saturated",
     )
     model = dec.add_argument_group("model and inference")
     model.add_argument(

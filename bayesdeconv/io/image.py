@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,17 @@ class ImageData:
         `array`, or None when the file does not record it.
     unit : str or None
         Unit of `voxel_size` (for example ``"um"``), or None when unknown.
+    saturation : float or None
+        The largest value the file's integer data type can hold (255 for ``uint8``, 65535 for
+        ``uint16``), or None for floating-point (or rescaled PNG) data. Voxels at this value
+        are saturated: the detector clipped them, so their true value is only known to be at
+        least this (see :attr:`saturated`).
+
+    Raises
+    ------
+    ValueError
+        If `voxel_size` does not have one entry per axis, or an entry is not a positive
+        finite number.
 
     Notes
     -----
@@ -39,6 +51,7 @@ class ImageData:
     array: np.ndarray
     voxel_size: tuple[float, ...] | None = None
     unit: str | None = None
+    saturation: float | None = None
 
     def __post_init__(self) -> None:
         if self.voxel_size is not None:
@@ -47,7 +60,16 @@ class ImageData:
                 raise ValueError(
                     f"voxel_size has {len(voxel)} entries but the array has {self.array.ndim} axes"
                 )
+            if not all(math.isfinite(v) and v > 0 for v in voxel):
+                raise ValueError(f"voxel_size entries must be positive and finite, got {voxel}")
             object.__setattr__(self, "voxel_size", voxel)
+
+    @property
+    def saturated(self) -> np.ndarray | None:
+        """Boolean mask of the voxels at :attr:`saturation`, or None without a saturation."""
+        if self.saturation is None:
+            return None
+        return self.array >= self.saturation
 
     @property
     def ndim(self) -> int:

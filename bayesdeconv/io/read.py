@@ -43,7 +43,8 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     Returns
     -------
     ImageData
-        The image as ``float64`` with singleton axes removed, and its voxel size and unit.
+        The image as ``float64`` with singleton axes removed, its voxel size and unit, and
+        the saturation value of integer data.
 
     Raises
     ------
@@ -65,17 +66,25 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     (an unlabelled leading axis, ``QYX`` or ``IYX``) are read as ``(z, y, x)``; time (``T``)
     and channel (``C``) axes longer than 1 are refused.
 
-    Voxel sizes are only read from TIFF files:
+    Integer TIFF and ``.npy`` data record their type's largest value as `saturation` (255 for
+    ``uint8``, 65535 for ``uint16``); :attr:`ImageData.saturated` marks the voxels at it.
 
-    * The y/x pixel size is ``1 / resolution`` from the first page's XResolution and
-      YResolution tags, unless both are the default 1. With ResolutionUnit CENTIMETER the
-      size is converted to micrometres. With INCH the tags usually give a print resolution
-      (such as 72 dpi) rather than a sampling step, so they are ignored unless ImageJ
-      metadata gives a unit.
-    * The z step is ImageJ's ``spacing`` and the unit is ImageJ's ``unit``. The various
-      spellings of micrometre are reported as ``"um"``.
-    * If only some axes are calibrated, the others get 1.0, as in ImageJ. If none are,
-      `voxel_size` and `unit` are None.
+    Voxel sizes are only read from TIFF files. Each axis takes the first usable value of:
+
+    1. OME-XML metadata: ``PhysicalSizeX/Y/Z`` of the first ``Pixels`` element, in
+       ``PhysicalSizeXUnit`` etc. (micrometres when absent, as in the OME schema);
+    2. ImageJ metadata: the z step ``spacing``, in ImageJ's ``unit``;
+    3. the y/x pixel size ``1 / resolution`` from the first page's XResolution and
+       YResolution tags, unless both are the default 1. With ResolutionUnit CENTIMETER the
+       size is converted to micrometres. With INCH the tags usually give a print resolution
+       (such as 72 dpi) rather than a sampling step, so they are ignored unless ImageJ
+       metadata gives a unit.
+
+    Sizes in a known length unit (nm, µm and its spellings, mm, cm, m, pm, Å, inch) are
+    converted to micrometres, reported as ``"um"``; other units are kept as written. A size
+    that is not a positive finite number is ignored with a :class:`UserWarning` (the file
+    then has no voxel size along that axis). If only some axes are calibrated, the others get
+    1.0, as in ImageJ. If none are, `voxel_size` and `unit` are None.
 
     NaN and Inf values are returned unchanged.
     """
@@ -112,6 +121,7 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     except Exception as exc:  # any parser failure becomes one readable line
         raise ImageReadError(f"cannot read {p}: {_short_reason(exc)}") from exc
 
+    saturation = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else None
     array = _to_float64(raw, p)
     keep = [i for i, n in enumerate(array.shape) if n != 1]
     original_shape = array.shape
@@ -132,7 +142,7 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
             voxel_size = tuple(voxel.get(ax, 1.0) for ax in kept_axes)
     if voxel_size is None:
         unit = None
-    return ImageData(array=array, voxel_size=voxel_size, unit=unit)
+    return ImageData(array=array, voxel_size=voxel_size, unit=unit, saturation=saturation)
 
 
 def _short_reason(exc: BaseException) -> str:

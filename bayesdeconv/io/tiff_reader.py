@@ -1,7 +1,12 @@
-"""Reading TIFF files: axes of the first series, colour samples and voxel-size metadata."""
+"""Reading TIFF files: axes of the first series, colour samples and voxel-size metadata.
+
+Voxel sizes come from OME-XML, ImageJ metadata and the resolution tags, in that order of
+precedence per axis, converted to micrometres where the unit is a known length.
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,26 @@ _MICRON_ALIASES = frozenset(
         "micrometres",
     }
 )
+
+# Micrometres per unit, for the lengths found in ImageJ and OME metadata (lower case).
+_UM_PER_UNIT = {
+    "um": 1.0,
+    "nm": 1e-3,
+    "nanometer": 1e-3,
+    "nanometre": 1e-3,
+    "nanometers": 1e-3,
+    "nanometres": 1e-3,
+    "pm": 1e-6,
+    "å": 1e-4,
+    "angstrom": 1e-4,
+    "mm": 1e3,
+    "millimeter": 1e3,
+    "millimetre": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+    "inch": 25400.0,
+    "in": 25400.0,
+}
 
 # TIFF ResolutionUnit tag values (TIFF 6.0 specification).
 _RESUNIT_NONE = 1
@@ -73,7 +98,7 @@ def read_tiff_file(path: Path) -> ReadResult:
         array = np.asarray(series.asarray())
         if len(axes) != array.ndim:  # defensive; tifffile keeps these in step
             axes = "Q" * (array.ndim - 2) + "YX"
-        voxel, unit = _tiff_voxel_metadata(tif)
+        voxel, unit = _tiff_voxel_metadata(tif, path)
 
     if "S" in axes:
         array, axes = _tiff_samples_to_gray(path, array, axes)
@@ -123,36 +148,123 @@ def _tiff_samples_to_gray(path: Path, array: np.ndarray, axes: str) -> tuple[np.
     )
 
 
-def _tiff_voxel_metadata(tif: Any) -> tuple[dict[str, float] | None, str | None]:
-    """Extract ``{"Z": dz, "Y": dy, "X": dx}`` (partial) and the unit from a TiffFile."""
-    ij = tif.imagej_metadata if tif.is_imagej else None
-    ij = ij or {}
-    unit = _normalise_unit(ij.get("unit"))
-    voxel: dict[str, float] = {}
+def _tiff_voxel_metadata(tif: Any, path: Path) -> tuple[dict[str, float] | None, str | None]:
+    """Extract ``{"Z": dz, "Y": dy, "X": dx}`` (partial) and the unit from a TiffFile.
 
-    spacing = ij.get("spacing")
-    if isinstance(spacing, int | float) and np.isfinite(spacing) and spacing > 0:
-        voxel["Z"] = float(spacing)
+    Each axis takes its size from the first source that has a usable one: OME-XML
+    ``PhysicalSize*``, then ImageJ's ``spacing`` (z), then the X/YResolution tags (y/x). Sizes
+    in a known length unit are converted to micrometres (unit ``"um"``).
+    """
+    ij = (tif.imagej_metadata if tif.is_imagej else None) or {}
+    ij_unit = _normalise_unit(ij.get("unit"))
+    sources = (
+        _ome_voxel(tif, path),
+        _imagej_voxel(ij, ij_unit, path),
+        _resolution_voxel(tif.pages[0].tags, ij_unit),
+    )
+    merged: dict[str, tuple[float, str | None]] = {}
+    for source in sources:  # highest precedence first
+        for axis, entry in source.items():
+            merged.setdefault(axis, entry)
+    if not merged:
+        return None, None
+    units = {unit for _, unit in merged.values() if unit is not None}  # None: unitless
+    if len(units) > 1:  # say nm in OME and an unknown unit in ImageJ's metadata
+        unit = next(u for s in sources for _, u in s.values() if u is not None)
+        dropped = sorted(ax for ax, (_, u) in merged.items() if u not in (unit, None))
+        warnings.warn(
+            f"ignored the voxel size of axes {''.join(dropped)} in {path}: their unit is not "
+            f"{unit!r}",
+            UserWarning,
+            stacklevel=4,
+        )
+        merged = {ax: entry for ax, entry in merged.items() if entry[1] in (unit, None)}
+        units = {unit}
+    unit = units.pop() if units else None
+    return {ax: value for ax, (value, _) in merged.items()}, unit
 
-    tags = tif.pages[0].tags
+
+def _ome_voxel(tif: Any, path: Path) -> dict[str, tuple[float, str | None]]:
+    """``PhysicalSizeX/Y/Z`` of the first OME ``Pixels`` element, in micrometres if known.
+
+    The OME schema's default unit is the micrometre.
+    """
+    text = tif.ome_metadata if tif.is_ome else None
+    if not text:
+        return {}
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        warnings.warn(f"ignored unreadable OME-XML metadata in {path}", UserWarning, stacklevel=5)
+        return {}
+    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return {}
+    out: dict[str, tuple[float, str | None]] = {}
+    for axis in "XYZ":
+        name = f"PhysicalSize{axis}"
+        raw = pixels.get(name)
+        if raw is None:
+            continue
+        value = _usable_size(raw, f"OME {name}", path)
+        unit = _normalise_unit(pixels.get(f"{name}Unit", "um"))
+        if value is not None and unit is not None:  # unit "pixel": not calibrated
+            out[axis] = _in_micrometres(value, unit)
+    return out
+
+
+def _imagej_voxel(
+    ij: dict[str, Any], unit: str | None, path: Path
+) -> dict[str, tuple[float, str | None]]:
+    """ImageJ's z step (``spacing``), in micrometres if its ``unit`` is a known length."""
+    if "spacing" not in ij:
+        return {}
+    value = _usable_size(ij["spacing"], "ImageJ spacing", path)
+    return {} if value is None else {"Z": _in_micrometres(value, unit)}
+
+
+def _resolution_voxel(tags: Any, unit: str | None) -> dict[str, tuple[float, str | None]]:
+    """The y/x pixel size ``1 / resolution`` of the X/YResolution tags (see :func:`read_image`).
+
+    `unit` is ImageJ's; without it, CENTIMETER resolutions are converted to micrometres,
+    NONE ones have no unit and INCH ones (print resolutions) are ignored.
+    """
     xres = _rational(tags.get("XResolution"))
     yres = _rational(tags.get("YResolution"))
     res_unit_tag = tags.get("ResolutionUnit")
     res_unit = int(res_unit_tag.value) if res_unit_tag is not None else 2  # TIFF default INCH
-    if xres is not None and (xres != 1.0 or (yres is not None and yres != 1.0)):
-        yres = xres if yres is None else yres
-        scale: float | None = None
-        if unit is not None or res_unit == _RESUNIT_NONE:
-            scale = 1.0
-        elif res_unit == _RESUNIT_CENTIMETER:
-            scale, unit = 1e4, "um"
-        if scale is not None:
-            voxel["X"] = scale / xres
-            voxel["Y"] = scale / yres
+    if xres is None or (xres == 1.0 and (yres is None or yres == 1.0)):
+        return {}
+    yres = xres if yres is None else yres
+    if unit is None and res_unit == _RESUNIT_CENTIMETER:
+        return {"X": (1e4 / xres, "um"), "Y": (1e4 / yres, "um")}
+    if unit is None and res_unit != _RESUNIT_NONE:
+        return {}
+    return {"X": _in_micrometres(1.0 / xres, unit), "Y": _in_micrometres(1.0 / yres, unit)}
 
-    if not voxel:
-        return None, None
-    return voxel, unit
+
+def _usable_size(value: Any, name: str, path: Path) -> float | None:
+    """A voxel size from metadata as a positive finite float, or None with a warning."""
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        size = math.nan
+    if math.isfinite(size) and size > 0:
+        return size
+    warnings.warn(
+        f"ignored {name}={value!r} in {path}: a voxel size must be a positive finite number",
+        UserWarning,
+        stacklevel=5,
+    )
+    return None
+
+
+def _in_micrometres(value: float, unit: str | None) -> tuple[float, str | None]:
+    """``(value, unit)`` in micrometres when `unit` is a known length, else unchanged."""
+    scale = None if unit is None else _UM_PER_UNIT.get(unit.lower())
+    return (value * scale, "um") if scale is not None else (value, unit)
 
 
 def _rational(tag: Any) -> float | None:

@@ -52,11 +52,18 @@ def test_tiff_without_voxel_size_reads_none(tmp_path: Path):
     assert img.unit is None
 
 
-def test_tiff_non_isotropic_xy_and_other_unit(tmp_path: Path):
+def test_tiff_non_isotropic_xy_in_nm_converted_to_um(tmp_path: Path):
     path = write_tiff(tmp_path / "nm.tif", np.ones((4, 6)), voxel_size=(65.0, 40.0), unit="nm")
     img = read_image(path)
-    assert img.voxel_size == pytest.approx((65.0, 40.0), rel=1e-9)
-    assert img.unit == "nm"
+    assert img.voxel_size == pytest.approx((0.065, 0.040), rel=1e-9)
+    assert img.unit == "um"
+
+
+def test_tiff_unknown_unit_kept(tmp_path: Path):
+    path = write_tiff(tmp_path / "arb.tif", np.ones((4, 6)), voxel_size=(2.0, 3.0), unit="furlong")
+    img = read_image(path)
+    assert img.voxel_size == pytest.approx((2.0, 3.0), rel=1e-9)
+    assert img.unit == "furlong"
 
 
 def test_tiff_integer_counts_keep_values(tmp_path: Path):

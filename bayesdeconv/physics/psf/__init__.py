@@ -35,7 +35,10 @@ Modules
 :mod:`~bayesdeconv.physics.psf.gaussian` (:func:`gaussian_psf`,
 :func:`anisotropic_gaussian_psf`), :mod:`~bayesdeconv.physics.psf.motion`
 (:func:`motion_psf`), :mod:`~bayesdeconv.physics.psf.optics` (:func:`airy_psf`,
-:func:`widefield_gaussian_sigmas`, :func:`widefield_psf_3d`) and
+:func:`widefield_gaussian_sigmas`, :func:`widefield_psf_3d`),
+:mod:`~bayesdeconv.physics.psf.microscope` (:func:`widefield_psf`, the fixed widefield PSF
+on a stack's anisotropic voxel grid with a support sized from the optics, and
+:func:`widefield_support`) and
 :mod:`~bayesdeconv.physics.psf.checks` (:func:`check_psf`, :func:`psf_centroid` and the
 argument checks); :mod:`~bayesdeconv.physics.psf.grid` holds the sampling-grid helpers.
 :mod:`~bayesdeconv.physics.psf.differentiable` has torch generators differentiable in their
@@ -70,6 +73,7 @@ from bayesdeconv.physics.psf.differentiable_optics import (
 )
 from bayesdeconv.physics.psf.gaussian import anisotropic_gaussian_psf, gaussian_psf
 from bayesdeconv.physics.psf.grid import SizeLike
+from bayesdeconv.physics.psf.microscope import widefield_psf, widefield_support
 from bayesdeconv.physics.psf.motion import motion_psf
 from bayesdeconv.physics.psf.optics import airy_psf, widefield_gaussian_sigmas, widefield_psf_3d
 from bayesdeconv.physics.psf.support import crop_psf
@@ -91,5 +95,7 @@ __all__ = [
     "widefield_gaussian_kernel",
     "widefield_gaussian_kernel_3d",
     "widefield_gaussian_sigmas",
+    "widefield_psf",
     "widefield_psf_3d",
+    "widefield_support",
 ]

@@ -318,9 +318,15 @@ def check_psf(
     if image_shape is not None:
         img = tuple(int(s) for s in image_shape)
         if len(img) != out.ndim:
+            hint = (
+                "a z-stack needs a 3-D PSF (z, y, x); add a leading axis (psf[None]) only for "
+                "a PSF without axial blur"
+                if len(img) == 3
+                else "a 2-D image needs a 2-D PSF (y, x)"
+            )
             raise ValueError(
                 f"{name} is {out.ndim}-D (shape {out.shape}) but the image is {len(img)}-D "
-                f"(shape {img}); their dimensionality must match"
+                f"(shape {img}); their dimensionality must match: {hint}"
             )
         if any(p > s for p, s in zip(out.shape, img, strict=True)):
             raise ValueError(f"{name} of shape {out.shape} is larger than the image of shape {img}")
