@@ -75,3 +75,11 @@ def test_custom_model_example_recovers_the_scene_and_the_shared_psf():
     true_offset = [float(v) for v in truth.strip(" ()").split(",")]
     # the flat start has its centroid at the centre: the estimate moved most of the way
     assert math.dist(offset, true_offset) < 0.5 * math.hypot(*true_offset)
+
+
+def test_lower_level_example_fits_one_model_three_ways():
+    lines = _run_smoke("lower_level.py")
+    observed = _psnr(lines["observed"])
+    for method in ("ivb", "exact", "svi"):
+        assert _psnr(lines[method]) > observed + 1.0, (method, lines[method], observed)
+    assert float(lines["max |ivb - exact|"]) < 1e-3  # the exact posterior at IVB's precisions

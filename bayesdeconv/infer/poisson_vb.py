@@ -83,6 +83,9 @@ def _gamma_terms(a: float, alpha, rho, psi, e_log_beta: float) -> float:
     return _total(per_voxel) + alpha.numel() * (a * e_log_beta - math.lgamma(a))
 
 
+#: sweeps the stopping rule averages the image change over
+_WINDOW = 3
+
 #: the over-relaxation factor grows by this after every accepted stretched step, up to the cap
 _ETA_GROWTH = 2.0
 _ETA_MAX = 32.0
@@ -113,7 +116,7 @@ def fit_poisson_vb(
     observed,
     *,
     max_iter: int = 200,
-    tol: float = 1e-5,
+    tol: float = 1e-3,
     point: bool = False,
     init: np.ndarray | None = None,
     progress: bool = True,
@@ -135,8 +138,10 @@ def fit_poisson_vb(
     max_iter : int
         Sweep limit.
     tol : float
-        Stop when the ELBO (or, with ``point``, the log posterior) changes by less than ``tol``
-        relative.
+        Stop when the image (:math:`g`, the intensities for EM) changes by less than ``tol``
+        in relative :math:`\ell_2` norm per sweep, on average over the last three sweeps. The
+        ELBO is a poor test here: on sparse fluorescence scenes it moves by 1e-5 relative
+        while the image still sharpens.
     point : bool
         EM for the MAP instead of VB; with ``GammaFieldPrior(shape=1, rate=0-ish)`` this is
         Richardson–Lucy.
@@ -240,6 +245,7 @@ def fit_poisson_vb(
 
     bar = tqdm(desc="Poisson VB sweeps", unit="sweep", file=sys.stderr, disable=not progress)
     trace: list[float] = []
+    changes: list[float] = []
     converged = False
     # EM and VB start from the same intensities (their blurred image is all the first step
     # needs); each sweep then costs one adjoint and one forward convolution, as RL does
@@ -258,11 +264,14 @@ def fit_poisson_vb(
                 eta = min(eta * _ETA_GROWTH, _ETA_MAX)
         elif accelerate and trace:
             eta = _ETA_GROWTH
+        previous = state.g
         state = proposal if proposal is not None else evaluate(em, state.e_beta, state.e_log_beta)
+        changes.append(float(torch.linalg.vector_norm(state.g - previous))
+                       / max(float(torch.linalg.vector_norm(state.g)), 1e-300))  # fmt: skip
         trace.append(state.value)
         bar.update(1)
         bar.set_postfix(objective=f"{state.value:.6g}")
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+        if len(changes) >= _WINDOW and sum(changes[-_WINDOW:]) <= _WINDOW * tol:
             converged = True
             break
     x, alpha, rho = state.x, None if point else state.x, state.rho
@@ -323,6 +332,7 @@ def fit_poisson_vb(
             "shape": None if shape_t is None else to_numpy(shape_t),
             "rate": None if rate_t is None else to_numpy(rate_t),
             "std": std,
+            "image_change": np.asarray(changes),
             "prior": prior.name,
         },  # fmt: skip
         draw_fn=draw,
