@@ -116,7 +116,7 @@ def fit_poisson_vb(
     observed,
     *,
     max_iter: int = 200,
-    tol: float = 1e-3,
+    tol: float = 3e-3,
     point: bool = False,
     init: np.ndarray | None = None,
     progress: bool = True,
