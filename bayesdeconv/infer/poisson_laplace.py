@@ -102,15 +102,18 @@ def laplace_variance(
         :math:`\operatorname{Var}(x_j)` on the latent grid, in ``mean``'s dtype.
     """
     tiny = torch.finfo(mean.dtype).tiny
-    expected = op.forward(mean) + background
-    weights = 1.0 / expected.clamp_min(tiny)
+    expected = (op.forward(mean) + background).to(torch.float64)
+    # a rate of ~0 (an EM fit's zeros, FFT round-off) must not give an infinite weight: floor
+    # it at a millionth of the largest predicted count
+    weights = 1.0 / expected.clamp_min(max(1e-6 * float(expected.max()), 1e-300))
     if mask is not None:
         weights = weights * mask.to(weights.dtype)
-    local = op.adjoint(weights).clamp_min(0).to(torch.float64)  # w_j
+    local = op.to(torch.float64).adjoint(weights).clamp_min(0)  # w_j
     prior = rate / mean.to(torch.float64).clamp_min(tiny)  # beta / x_j
     log_r, log_g = _g_table(op)
     with torch.no_grad():
         log_ratio = prior.log() - local.log()  # +inf where unobserved, -inf for a flat prior
+        log_ratio = torch.nan_to_num(log_ratio, nan=math.inf)  # 0 / 0: nothing known
         clamped = log_ratio.clamp(float(log_r[0]), float(log_r[-1]))
         position = (clamped - log_r[0]) / (log_r[1] - log_r[0])
         lower = position.floor().clamp(1, _TABLE_SIZE - 3).long()

@@ -138,8 +138,9 @@ def fit_poisson_vb(
     max_iter : int
         Sweep limit.
     tol : float
-        Stop when the image (:math:`g`, the intensities for EM) changes by less than ``tol``
-        in relative :math:`\ell_2` norm per sweep, on average over the last three sweeps. The
+        Stop when the image (:math:`g`, the intensities for EM), weighted by the exposure
+        :math:`A^\top M 1`, changes by less than ``tol`` in relative :math:`\ell_2` norm per
+        sweep, on average over the last three sweeps. The
         ELBO is a poor test here: on sparse fluorescence scenes it moves by 1e-5 relative
         while the image still sharpens.
     point : bool
@@ -258,7 +259,7 @@ def fit_poisson_vb(
             # over-relaxed step x (x_EM / x)^eta, kept only if the objective rises
             stretched = torch.where(state.x > 0, state.x * (em / state.x).pow(eta), em)
             proposal = evaluate(stretched, state.e_beta, state.e_log_beta)
-            if proposal.value < state.value:
+            if not proposal.value >= state.value:  # a NaN objective is rejected too
                 proposal, eta = None, 1.0
             else:
                 eta = min(eta * _ETA_GROWTH, _ETA_MAX)
@@ -266,8 +267,10 @@ def fit_poisson_vb(
             eta = _ETA_GROWTH
         previous = state.g
         state = proposal if proposal is not None else evaluate(em, state.e_beta, state.e_log_beta)
-        changes.append(float(torch.linalg.vector_norm(state.g - previous))
-                       / max(float(torch.linalg.vector_norm(state.g)), 1e-300))  # fmt: skip
+        # the image change where data reach it (voxels without exposure sit at the prior)
+        change = torch.linalg.vector_norm(exposure * (state.g - previous))
+        size = torch.linalg.vector_norm(exposure * state.g)
+        changes.append(float(change) / max(float(size), 1e-300))
         trace.append(state.value)
         bar.update(1)
         bar.set_postfix(objective=f"{state.value:.6g}")
@@ -344,6 +347,8 @@ def _gamma_quantile(shape: np.ndarray, rate: np.ndarray):
     """Per-voxel quantiles of independent Gamma marginals."""
 
     def quantile(p: float) -> np.ndarray:
-        return gamma_dist.ppf(p, shape, scale=1.0 / np.maximum(rate, 1e-300))
+        # a voxel at exactly 0 (an EM fit's zeros) is a point mass there
+        a, scale = shape.astype(float), 1.0 / np.maximum(rate.astype(float), 1e-300)
+        return np.where(a > 0, gamma_dist.ppf(p, np.maximum(a, 1e-300), scale=scale), 0.0)
 
     return quantile
