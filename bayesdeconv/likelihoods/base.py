@@ -121,3 +121,13 @@ class CountLikelihood(Likelihood):
         """The observation as Poisson counts for the closed-form engine (the identity here;
         a camera model maps its raw values to counts, e.g. by the shifted-Poisson transform)."""
         return observed
+
+    def log_prob(self, y, mean, *, mask=None, precision=None) -> float:
+        r""":math:`\log p(y\mid Ax)` summed over observed pixels (``mask`` True), in double
+        precision, by the model's own :meth:`distribution`."""
+        y = torch.as_tensor(y, dtype=torch.float64)
+        mean = torch.as_tensor(mean, dtype=torch.float64)
+        if mask is not None:  # masked pixels may hold NaN: take them out before scoring
+            keep = torch.as_tensor(mask, dtype=torch.bool)
+            y, mean = y[keep], mean[keep]
+        return float(self.distribution(mean).log_prob(y).sum())

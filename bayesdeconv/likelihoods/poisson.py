@@ -64,14 +64,5 @@ class PoissonNoise(CountLikelihood):
             raise ValueError("a Poisson rate cannot be negative")
         return rng.poisson(mean + self.background).astype(float)
 
-    def log_prob(self, y, mean, *, mask=None, precision=None) -> float:
-        """:math:`\\log p(y\\mid Ax)` summed over observed pixels (``mask`` True)."""
-        y = torch.as_tensor(y, dtype=torch.float64)
-        mean = torch.as_tensor(mean, dtype=torch.float64)
-        if mask is not None:  # masked pixels may hold NaN: take them out before scoring
-            keep = torch.as_tensor(mask, dtype=torch.bool)
-            y, mean = y[keep], mean[keep]
-        return float(self.distribution(mean).log_prob(y).sum())
-
     def __repr__(self) -> str:
         return f"PoissonNoise(background={self.background})"

@@ -195,15 +195,6 @@ class PoissonGaussianNoise(CountLikelihood):
         photons = rng.poisson(mean + self.extra_background).astype(float)
         return self.gain * photons + self.offset + self.read_noise * rng.standard_normal(mean.shape)
 
-    def log_prob(self, y, mean, *, mask=None, precision=None) -> float:
-        r""":math:`\log p(y\mid Ax)` under the shifted Poisson, summed over observed pixels."""
-        y = torch.as_tensor(y, dtype=torch.float64)
-        mean = torch.as_tensor(mean, dtype=torch.float64)
-        if mask is not None:  # masked pixels may hold NaN: take them out before scoring
-            keep = torch.as_tensor(mask, dtype=torch.bool)
-            y, mean = y[keep], mean[keep]
-        return float(self.distribution(mean).log_prob(y).sum())
-
     def __repr__(self) -> str:
         extra = f", background={self.extra_background:g}" if self.extra_background else ""
         return (
