@@ -165,6 +165,17 @@ def case_summary(name, rows, ours_row, rl50):
     }
 
 
+def compare(counts, psf, truth, *, oracle: bool):
+    """The rows of one case with a ground truth: the input, RL, ours and ours run on to a
+    tight stopping rule; and our default row."""
+    psnr, ssim = fitted_scores(counts, truth)
+    rows = [{"method": "input", "psnr": psnr, "ssim": ssim, "time": 0.0}]
+    rows += rl_runs(counts, psf, truth, RL_COUNTS, oracle=oracle)
+    _, row = ours(counts, psf, truth)
+    _, tight = ours(counts, psf, truth, label="ours, run on to tol 1e-4", tol=1e-4)
+    return rows + [row, tight], row
+
+
 def bars_case(smoke: bool):
     folder = DATA / "flowdec_bars_25pct"
     if smoke or not folder.exists():
@@ -176,14 +187,9 @@ def bars_case(smoke: bool):
     truth = tifffile.imread(folder / "actual.tif").astype(np.float64)
     psf, _ = crop_psf(kernel / kernel.sum(), 0.999)
     counts, camera = to_counts(raw)
-    rows = [{"method": "input", "psnr": fitted_scores(counts, truth)[0],
-             "ssim": fitted_scores(counts, truth)[1], "time": 0.0}]  # fmt: skip
-    rows += rl_runs(counts, psf, truth, RL_COUNTS, oracle=True)
-    _, row = ours(counts, psf, truth)
-    _, tight = ours(counts, psf, truth, label="ours, run on to tol 1e-4", tol=1e-4)
-    for r in (row, tight):
-        r.pop("coverage_90")  # the ground truth is in other units than the counts
-    rows += [row, tight]
+    rows, row = compare(counts, psf, truth, oracle=True)
+    for r in rows:
+        r.pop("coverage_90", None)  # the ground truth is in other units than the counts
     return {"name": "flowdec bars 32x64x64", "rows": rows, "camera": camera,
             "summary": case_summary("bars", rows, row, rl50_time(rows))}  # fmt: skip
 
@@ -207,12 +213,7 @@ def synthetic_case(peak: float, shape, psf, seed: int, *, oracle: bool = True):
     _, camera = to_counts(raw)
     camera["gain_error"] = camera["gain"] / CAMERA["gain"] - 1
     counts = PoissonGaussianNoise(**CAMERA).counts(torch.as_tensor(raw)).numpy()
-    rows = [{"method": "input", "psnr": fitted_scores(counts, truth)[0],
-             "ssim": fitted_scores(counts, truth)[1], "time": 0.0}]  # fmt: skip
-    rows += rl_runs(counts, psf, truth, RL_COUNTS, oracle=oracle)
-    _, row = ours(counts, psf, truth)
-    _, tight = ours(counts, psf, truth, label="ours, run on to tol 1e-4", tol=1e-4)
-    rows += [row, tight]
+    rows, row = compare(counts, psf, truth, oracle=oracle)
     name = f"filaments {'x'.join(map(str, shape))}, peak {peak:g}"
     return {"name": name, "rows": rows, "camera": camera,
             "summary": case_summary(name, rows, row, rl50_time(rows))}  # fmt: skip
