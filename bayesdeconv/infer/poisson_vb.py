@@ -277,15 +277,15 @@ def fit_poisson_vb(
         if len(changes) >= _WINDOW and sum(changes[-_WINDOW:]) <= _WINDOW * tol:
             converged = True
             break
-    x, alpha, rho = state.x, None if point else state.x, state.rho
-    q_beta, e_beta = state.q_beta, state.e_beta
     bar.close()
+    q_beta, e_beta = state.q_beta, state.e_beta
     frame = op.frame
     hyper = {sites.IMAGE_PRECISION: q_beta if q_beta is not None else PointValue(e_beta)}
-    if point or not trace:
-        mean_t, shape_t, rate_t = x, None, None
-    else:
-        mean_t, shape_t, rate_t = alpha / rho, alpha, rho
+    if point or not trace:  # intensities (EM, or no sweep run)
+        mean_t, shape_t, rate_t = state.x, None, None
+    else:  # the Gamma shapes and rates of q(x)
+        shape_t, rate_t = state.x, state.rho
+        mean_t = shape_t / rate_t
     if std == "laplace":
         variance = laplace_variance(op, mean_t, e_beta, background=background, mask=mask)
         # moment-matched Gamma marginals: mean^2 / var, mean / var
@@ -294,7 +294,7 @@ def fit_poisson_vb(
     elif shape_t is None:
         variance, draw_shape, draw_rate = torch.zeros_like(mean_t), None, None
     else:
-        variance, draw_shape, draw_rate = shape_t / rho.square(), shape_t, rate_t
+        variance, draw_shape, draw_rate = shape_t / rate_t.square(), shape_t, rate_t
     mean_latent, std_latent = to_numpy(mean_t), to_numpy(variance.sqrt())
     frame_mean = mean_latent[frame]
     frame_gamma = (
