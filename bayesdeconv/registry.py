@@ -90,6 +90,7 @@ def _register_defaults() -> None:
     from bayesdeconv.priors import (
         BLIND_SPARSE_SCALE,
         GammaFieldPrior,
+        LearnedWienerPrior,
         SmoothPrior,
         piecewise,
         sparse,
@@ -110,6 +111,11 @@ def _register_defaults() -> None:
         "sparse",
         lambda blind=False: sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse(),
         "sparse gradients tuned to photographs (Student-t scale 0.01; 0.02 in blind runs)",
+    )
+    IMAGE_PRIORS.register(
+        "learned-wiener",
+        lambda blind=False: LearnedWienerPrior(),
+        "Gaussian with learned filters (shipped: photographs in 2-D, widefield volumes in 3-D)",
     )
     IMAGE_PRIORS.register(
         "gamma",

@@ -12,8 +12,10 @@ from bayesdeconv.priors.ard import (
     sparse,
 )
 from bayesdeconv.priors.base import CirculantGaussianPrior, GaussianScaleMixturePrior, ImagePrior
+from bayesdeconv.priors.filter_banks import filter_bank, normalise_filters
 from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
+from bayesdeconv.priors.learned_wiener import LearnedWienerPrior, filter_spectrum
 from bayesdeconv.priors.smooth import SmoothPrior, difference_spectrum
 from bayesdeconv.priors.stationary import StationaryGaussian, rfft_weights
 
@@ -28,10 +30,14 @@ __all__ = [
     "GaussianScaleMixturePrior",
     "GradientARDPrior",
     "ImagePrior",
+    "LearnedWienerPrior",
     "SmoothPrior",
     "StationaryGaussian",
     "as_precision",
     "difference_spectrum",
+    "filter_bank",
+    "filter_spectrum",
+    "normalise_filters",
     "piecewise",
     "rfft_weights",
     "sparse",
