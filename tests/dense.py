@@ -42,3 +42,19 @@ def dense_posterior(a, q0, y, mask, alpha, gamma):
     sign, logdet = np.linalg.slogdet(2 * np.pi * cov_y)
     log_evidence = -0.5 * logdet - 0.5 * y_obs @ np.linalg.solve(cov_y, y_obs)
     return mean, cov, precision, log_evidence
+
+
+def dense_filter_precision(filters: np.ndarray, shape, epsilon: float) -> np.ndarray:
+    """Q0 = sum_d G_d^T G_d + eps I with G_d the circular convolution by filter d, centred at
+    s // 2 (built tap by tap, independently of any FFT)."""
+    n = int(np.prod(shape))
+    q0 = epsilon * np.eye(n)
+    for g in filters:
+        conv = np.zeros((n, n))
+        for tap in np.ndindex(g.shape):
+            offset = [t - s // 2 for t, s in zip(tap, g.shape, strict=True)]
+            for p in np.ndindex(*shape):
+                q = tuple((pi - o) % m for pi, o, m in zip(p, offset, shape, strict=True))
+                conv[np.ravel_multi_index(p, shape), np.ravel_multi_index(q, shape)] += g[tap]
+        q0 += conv.T @ conv
+    return q0
