@@ -176,8 +176,12 @@ def deconvolve(
         ``"sparse"`` (the same family tuned to natural images, Student-t gradients of scale
         0.01; the default for blind deconvolution, where it gives much better kernels on
         photographs than ``"piecewise"`` and takes the broader scale 0.02:
-        :func:`image_prior`, Levin benchmark in the README), or an instance such as
-        ``SmoothPrior(precision=...)`` or ``priors.sparse(scale=0.01)``.
+        :func:`image_prior`, Levin benchmark in the README), ``"learned-wiener"`` (a Gaussian
+        prior whose precision is a bank of learned filters: the bank shipped for photographs in
+        2-D, for widefield volumes in 3-D; same engines as ``"smooth"``), or an instance such
+        as ``SmoothPrior(precision=...)``, ``priors.sparse(scale=0.01)`` or
+        ``LearnedWienerPrior.load("bank.npz")`` (a bank from
+        :func:`~bayesdeconv.training.train_wiener`).
     noise : str or noise object
         ``"gaussian"`` (learned precision), ``"poisson"`` (counts) or ``"poisson-gaussian"``
         (raw camera values: gain, offset and read noise measured on this image by

@@ -81,3 +81,11 @@ def test_poisson_vb_on_cuda_matches_cpu():
     gpu = deconvolve(counts, psf, noise="poisson", steps=20, device="cuda", progress=False)
     np.testing.assert_allclose(gpu.mean, cpu.mean, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(gpu.std, cpu.std, rtol=1e-3, atol=1e-3)
+
+
+def test_learned_wiener_on_cuda_matches_cpu():
+    case = load_demo("natural")
+    options = {"prior": "learned-wiener", "boundary": "circular", "progress": False}
+    cpu = deconvolve(case.observed, case.psf, **options)
+    gpu = deconvolve(case.observed, case.psf, device="cuda", **options)
+    np.testing.assert_allclose(gpu.mean, cpu.mean, atol=1e-6)
