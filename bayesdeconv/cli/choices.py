@@ -8,7 +8,13 @@ modules that define them.
 
 from __future__ import annotations
 
-__all__ = ["DEVICES", "option_choices", "option_summaries", "parametric_psf_families"]
+__all__ = [
+    "DEVICES",
+    "filter_bank_names",
+    "option_choices",
+    "option_summaries",
+    "parametric_psf_families",
+]
 
 #: Compute devices offered by ``--device`` (the library takes any ``torch.device``; it has no
 #: list of its own).
@@ -66,3 +72,11 @@ def parametric_psf_families() -> tuple[str, ...]:
     from bayesdeconv.registry import PSF_PRIORS
 
     return tuple(n for n in PSF_PRIORS.names if PSF_PRIORS.build(n, size=(3, 3)).parametric)
+
+
+def filter_bank_names() -> tuple[str, ...]:
+    """The starting banks ``train-wiener --filters`` offers
+    (:data:`bayesdeconv.priors.filter_banks.BANKS`)."""
+    from bayesdeconv.priors.filter_banks import BANKS
+
+    return tuple(BANKS)

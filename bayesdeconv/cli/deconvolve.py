@@ -18,6 +18,7 @@ from bayesdeconv.cli.microscope import (
     widefield_from_args,
 )
 from bayesdeconv.cli.outputs import TIFF_SUFFIXES, Output, check_outputs, write_all
+from bayesdeconv.cli.wiener import read_prior_file, validate_prior_file_args
 from bayesdeconv.io import read_image, write_tiff
 
 __all__ = ["ARVIZ_SAMPLES", "read_mask", "read_psf", "run_deconvolve", "validate_deconvolve_args"]
@@ -114,6 +115,7 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         With code 2 (after one line on stderr) on a violation.
     """
     prog = f"{PROG} deconvolve"
+    validate_prior_file_args(prog, args)
     if validate_microscope_args(prog, args):
         return
     family = psf_family(args)
@@ -192,6 +194,8 @@ def _outputs_to_check(args: argparse.Namespace) -> tuple[dict, dict, dict]:
         inputs["--psf"] = args.psf
     if args.mask is not None:
         inputs["--mask"] = args.mask
+    if args.prior_file is not None:
+        inputs["--prior-file"] = args.prior_file
     outputs = {"--output": args.output}
     suffixes = {"--output": TIFF_SUFFIXES}
     for option, path, allowed in (
@@ -241,6 +245,9 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         shape = "x".join(map(str, psf.shape))
         note(args, f"PSF cropped from {'x'.join(map(str, full))} to {shape} "
                    f"(drops {100 * dropped:.3g} % of its energy)")  # fmt: skip
+    prior = args.prior
+    if args.prior_file is not None:
+        prior = read_prior_file(args.prior_file, image.shape, args.input)
     mask = read_mask(args.mask) if args.mask is not None else None
     mask = saturation_mask(args, image, mask)
     # No --method: leave the engine to deconvolve's own default.
@@ -248,7 +255,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     result = deconvolve(
         image.array,
         psf,
-        prior=args.prior,
+        prior=prior,
         noise=args.noise,
         guide=args.guide,
         boundary=args.boundary,

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from bayesdeconv import __version__
-from bayesdeconv.cli.choices import option_choices, option_summaries, parametric_psf_families
+from bayesdeconv.cli.choices import (
+    filter_bank_names,
+    option_choices,
+    option_summaries,
+    parametric_psf_families,
+)
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
@@ -30,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        Parser with the ``deconvolve`` and ``demo`` sub-commands.
+        Parser with the ``deconvolve``, ``train-wiener`` and ``demo`` sub-commands.
     """
     choices = option_choices()
     parser = Parser(
@@ -153,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--blind). " + option_summaries("prior"),
     )
     model.add_argument(
+        "--prior-file",
+        metavar="BANK.npz",
+        type=Path,
+        help="learned Wiener filter bank written by 'bayesdeconv train-wiener' (implies --prior "
+        "learned-wiener; its filters must be 2-D for an image, 3-D for a stack)",
+    )
+    model.add_argument(
         "--noise",
         choices=choices["noise"],
         default="gaussian",
@@ -214,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
     )
 
+    _add_train_wiener(commands)
+
     demo = commands.add_parser(
         "demo",
         help="run the embedded examples",
@@ -233,3 +247,89 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return parser
+
+
+def _add_train_wiener(commands: argparse._SubParsersAction) -> None:
+    """The ``train-wiener`` sub-command."""
+    train = commands.add_parser(
+        "train-wiener",
+        help="train a learned Wiener filter bank on your images",
+        description=(
+            "Learn the filter bank of the learned-wiener prior from your own blurred images "
+            "(2-D images or 3-D stacks, all of one kind; a folder stands for its image files, "
+            "by name) and write it as a .npz bank for 'deconvolve --prior-file'. Without "
+            "--sharp the filters maximise the evidence of the blurred images alone; with "
+            "--sharp they maximise the PSNR of the Wiener estimate. Nothing is written unless "
+            "every step succeeds, and an existing bank is kept unless --force is given."
+        ),
+    )
+    train.add_argument("images", metavar="IMAGE", type=Path, nargs="+", help="blurred images")
+    train.add_argument(
+        "--psf",
+        metavar="PSF",
+        type=Path,
+        required=True,
+        help="PSF file of the images (.tif, .tiff, .npy), of their dimensionality, centred, "
+        "non-negative, sum 1 (or pass --normalise-psf)",
+    )
+    train.add_argument(
+        "-o", "--output", metavar="OUT.npz", type=Path, required=True, help="filter bank (.npz)"
+    )
+    train.add_argument(
+        "--sharp",
+        metavar="SHARP",
+        type=Path,
+        nargs="+",
+        help="sharp images, one per IMAGE in the same order: supervised training",
+    )
+    train.add_argument(
+        "--normalise-psf", action="store_true", help="divide the PSF file by its sum first"
+    )
+    train.add_argument(
+        "--filters",
+        choices=filter_bank_names(),
+        default="dct",
+        help="starting bank (default: dct, the DCT basis without its constant atom)",
+    )
+    train.add_argument(
+        "--support",
+        metavar="N",
+        type=int,
+        help="filter support, pixels per axis (default: 5 for 2-D images, 3 for 3-D stacks)",
+    )
+    train.add_argument(
+        "--count",
+        metavar="N",
+        type=int,
+        help="number of filters (default: N^d - 1 for dct, 24 for gabor and random; "
+        "differences has one per axis)",
+    )
+    train.add_argument(
+        "--steps", metavar="N", type=int, default=200, help="Adam steps (default: 200)"
+    )
+    train.add_argument(
+        "--learning-rate",
+        metavar="LR",
+        type=float,
+        default=0.01,
+        help="Adam step size (default: 0.01)",
+    )
+    train.add_argument(
+        "--no-periodic",
+        dest="periodic",
+        action="store_false",
+        help="the images were blurred circularly (synthetic data): train on them as they are, "
+        "not on their periodic components",
+    )
+    train.add_argument(
+        "--seed", metavar="S", type=int, default=0, help="seed of --filters random (default: 0)"
+    )
+    train.add_argument(
+        "--description",
+        metavar="TEXT",
+        help="where the filters come from, kept in the file (default: the training set)",
+    )
+    train.add_argument("-f", "--force", action="store_true", help="replace --output if it exists")
+    train.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
+    )
