@@ -212,23 +212,22 @@ class LearnedWienerPrior(CirculantGaussianPrior):
         """Read a bank written by :meth:`save`; ``kwargs`` (e.g. ``precision``) go to the
         constructor. A file that is not such a bank raises ``ValueError`` with its name."""
         path = Path(path)
-        try:
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        try:  # any unreadable or malformed file gives one message naming it
             with np.load(path, allow_pickle=False) as archive:
-                filters = archive["filters"]
+                filters = _check_filters(archive["filters"])
                 meta = json.loads(str(archive["meta"]))
-        except FileNotFoundError:
-            raise
-        except (OSError, KeyError, ValueError) as error:
+            if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+                raise ValueError(f"format {meta!r}")
+            options = {
+                "epsilon": float(meta["epsilon"]),
+                "regularisation": meta.get("regularisation"),
+                "description": str(meta.get("description", "")),
+            }
+        except Exception as error:
             raise ValueError(f"{path} is not a learned Wiener filter file ({error})") from None
-        if meta.get("format") != FILE_FORMAT:
-            raise ValueError(f"{path} is not a learned Wiener filter file (format {meta!r})")
-        options = {
-            "epsilon": meta["epsilon"],
-            "regularisation": meta.get("regularisation"),
-            "description": meta.get("description", ""),
-            **kwargs,
-        }
-        return cls(filters, **options)
+        return cls(filters, **{**options, **kwargs})
 
     def __repr__(self) -> str:
         bank = "shipped" if self._filters is None else f"{tuple(self._filters.shape)} filters"

@@ -140,3 +140,16 @@ def test_bad_banks_and_files_are_refused(tmp_path):
         LearnedWienerPrior.load(garbage)
     with pytest.raises(FileNotFoundError):
         LearnedWienerPrior.load(tmp_path / "missing.npz")
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.ones(3))
+    no_eps = tmp_path / "no_eps.npz"
+    np.savez(no_eps, filters=np.ones((1, 3, 3)), meta='{"format": "bayesdeconv-learned-wiener-1"}')
+    not_dict = tmp_path / "not_dict.npz"
+    np.savez(not_dict, filters=np.ones((1, 3, 3)), meta="[1, 2]")
+    bad_shape = tmp_path / "bad_shape.npz"
+    np.savez(bad_shape, filters=np.ones(3), meta='{"format": "bayesdeconv-learned-wiener-1"}')
+    for path in (empty, plain, no_eps, not_dict, bad_shape):
+        with pytest.raises(ValueError, match=f"{path.name} is not a learned Wiener filter file"):
+            LearnedWienerPrior.load(path)
