@@ -41,6 +41,16 @@ CASES = {
         "model_coverage_90",
         "redlionfish_available",
     },
+    "bench_learned_wiener": {
+        "gain_2d_db",
+        "gain_3d_db",
+        "gain_target_met_2d",
+        "gain_target_met_3d",
+        "gap_target_met_2d",
+        "gap_target_met_3d",
+        "time_ratio",
+        "time_target_met",
+    },
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",
