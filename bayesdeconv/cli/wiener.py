@@ -38,10 +38,6 @@ BANK_SUFFIXES = (".npz",)
 #: that of the shipped banks.
 DEFAULT_SUPPORT = {2: 5, 3: 3}
 
-#: What :meth:`LearnedWienerPrior.load` may raise for a file that is not a bank.
-_BANK_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError)
-
-
 # --------------------------------------------------------------------------------------------
 # deconvolve --prior-file
 # --------------------------------------------------------------------------------------------
@@ -105,14 +101,8 @@ def read_prior_file(path: Path, image_shape: tuple[int, ...], image_name: object
         raise CLIError(f"--prior-file {path}: {reason}")
     try:
         prior = LearnedWienerPrior.load(path)
-    except _BANK_ERRORS as error:
-        if isinstance(error, ValueError) and str(path) in str(error):
-            text = describe(error)  # load's own message, naming the file
-        elif isinstance(error, OSError | EOFError):
-            text = f"{path} is not a learned Wiener filter file ({describe(error)})"
-        else:  # e.g. a .npy array: not an archive at all
-            text = f"{path} is not a learned Wiener filter file (not a .npz bank)"
-        raise CLIError(f"--prior-file {text}") from None
+    except ValueError as error:  # load names the file and says what is wrong with it
+        raise CLIError(f"--prior-file {describe(error)}") from None
     bank_ndim = prior.filters.ndim - 1
     ndim = len(image_shape)
     if bank_ndim != ndim:
