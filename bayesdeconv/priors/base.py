@@ -94,6 +94,16 @@ class CirculantGaussianPrior(ImagePrior):
         """:math:`\\log|Q_0| = \\sum_\\omega \\log Q_0(\\omega)`."""
         return float(self.spectrum(shape, dtype=dtype, device=device).double().log().sum())
 
+    def _cached_spectrum(self, shape, dtype, device, compute) -> tuple[torch.Tensor, float]:
+        """``(spectrum, log_det)`` on one grid, from ``compute(shape, device)`` once per
+        ``(shape, dtype, device)``: for priors whose spectrum costs more than a lookup."""
+        cache = self.__dict__.setdefault("_spectra", {})
+        key = (tuple(shape), dtype, str(device))
+        if key not in cache:
+            spectrum = compute(tuple(shape), device)
+            cache[key] = (spectrum.to(dtype), float(spectrum.double().log().sum()))
+        return cache[key]
+
     def diagonal(self, shape: tuple[int, ...]) -> float:
         """Every diagonal entry of :math:`Q_0` on the latent grid ``shape`` (constant, since
         :math:`Q_0` is circulant): the mean of its spectrum."""

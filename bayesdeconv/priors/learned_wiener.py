@@ -139,7 +139,6 @@ class LearnedWienerPrior(CirculantGaussianPrior):
         self.regularisation = None if regularisation is None else float(regularisation)
         self.description = str(description)
         self._filters = None if filters is None else _check_filters(filters)
-        self._spectra: dict[tuple, tuple[torch.Tensor, float]] = {}
 
     # -- the filters -------------------------------------------------------------------------
     @property
@@ -170,19 +169,18 @@ class LearnedWienerPrior(CirculantGaussianPrior):
     # -- the spectrum ------------------------------------------------------------------------
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
-        return self._cached(shape, dtype, device)[0]
+        return self._spectrum_and_log_det(shape, dtype, device)[0]
 
     def log_det(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None) -> float:
         """:math:`\\log|Q_0|` (cached)."""
-        return self._cached(shape, dtype, device)[1]
+        return self._spectrum_and_log_det(shape, dtype, device)[1]
 
-    def _cached(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
-        key = (tuple(shape), dtype, str(device))
-        if key not in self._spectra:
-            filters = self.filters_for(len(shape)).to(device=device)
-            spectrum = filter_spectrum(filters, tuple(shape)) + self.epsilon
-            self._spectra[key] = (spectrum.to(dtype), float(spectrum.log().sum()))
-        return self._spectra[key]
+    def _spectrum_and_log_det(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
+        def compute(grid, on):
+            filters = self.filters_for(len(grid)).to(device=on)
+            return filter_spectrum(filters, grid) + self.epsilon
+
+        return self._cached_spectrum(shape, dtype, device, compute)
 
     def diagonal(self, shape: tuple[int, ...]) -> float:
         """Every diagonal entry of :math:`Q_0`:

@@ -74,22 +74,20 @@ class SmoothPrior(CirculantGaussianPrior):
             raise ValueError(f"epsilon must be positive and finite, got {epsilon}")
         self.precision = precision
         self.epsilon = epsilon
-        self._spectra: dict[tuple, tuple[torch.Tensor, float]] = {}
 
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):
         """:math:`Q_0(\\omega)` on the full ``fftn`` grid of the latent ``shape`` (cached)."""
-        return self._cached(shape, dtype, device)[0]
+        return self._spectrum_and_log_det(shape, dtype, device)[0]
 
     def log_det(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None) -> float:
         """:math:`\\log|Q_0| = \\sum_\\omega \\log Q_0(\\omega)` (cached)."""
-        return self._cached(shape, dtype, device)[1]
+        return self._spectrum_and_log_det(shape, dtype, device)[1]
 
-    def _cached(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
-        key = (tuple(shape), dtype, str(device))
-        if key not in self._spectra:
-            spectrum = difference_spectrum(shape, dtype=dtype, device=device) + self.epsilon
-            self._spectra[key] = (spectrum, float(spectrum.double().log().sum()))
-        return self._spectra[key]
+    def _spectrum_and_log_det(self, shape, dtype, device) -> tuple[torch.Tensor, float]:
+        def compute(grid, on):
+            return difference_spectrum(grid, dtype=dtype, device=on) + self.epsilon
+
+        return self._cached_spectrum(shape, dtype, device, compute)
 
     def diagonal(self, shape: tuple[int, ...] | int) -> float:
         """Every diagonal entry of :math:`Q_0`: :math:`2\\,\\mathrm{ndim} + \\varepsilon`
