@@ -24,6 +24,7 @@ __all__ = [
     "NOISES",
     "PRIORS",
     "deconvolve",
+    "default_prior",
     "image_prior",
     "prepare_image",
     "prepare_mask",
@@ -95,6 +96,14 @@ def image_prior(prior, *, blind: bool = False):
     kernel estimation (:data:`~bayesdeconv.priors.ard.BLIND_SPARSE_SCALE`).
     """
     return IMAGE_PRIORS.resolve(prior, blind=blind)
+
+
+def default_prior(noise, *, blind: bool = False, parametric: bool = False) -> str:
+    """The image prior :func:`deconvolve` uses when none is given: ``"sparse"`` blind,
+    ``"gamma"`` for counts (closed form), else ``"smooth"``."""
+    if blind:
+        return "sparse"
+    return "gamma" if isinstance(noise, CountLikelihood) and not parametric else "smooth"
 
 
 def select_engine(model: DeconvolutionModel, method: str | None = None):
@@ -284,8 +293,7 @@ def deconvolve(
     noise_given = LIKELIHOODS.resolve(noise)
     noise_obj = noise_given.calibrate(observed, mask_array)
     if prior is None:
-        counts = isinstance(noise_obj, CountLikelihood) and not parametric
-        prior = "sparse" if blind else "gamma" if counts else "smooth"
+        prior = default_prior(noise_obj, blind=blind, parametric=parametric)
     if parametric:  # a PSF family with priors on its parameters (myopic deconvolution)
         if psf_size is not None:
             raise ValueError("psf_size comes from the parametric PSF prior; leave it unset")

@@ -10,13 +10,15 @@ Gaussian noise with a fixed or Gamma-distributed precision, the case the closed-
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 import pyro
 import torch
 
 from bayesdeconv import sites
-from bayesdeconv.priors.hyper import Precision, precision_site
+from bayesdeconv.priors.hyper import Precision, precision_site, with_fixed_precisions
 
 __all__ = ["ConjugateGaussianLikelihood", "CountLikelihood", "Likelihood"]
 
@@ -30,6 +32,8 @@ class Likelihood(ABC):
     """
 
     name: str = "custom"
+    hyperparameter_attributes: ClassVar[dict[str, str]] = {}
+    """Site name → the attribute holding its precision (for :meth:`with_hyperparameters`)."""
 
     @abstractmethod
     def distribution(self, mean: torch.Tensor, parameters: dict, ndim: int):
@@ -47,6 +51,10 @@ class Likelihood(ABC):
     def initial_values(self, noise_std: float, *, dtype, device) -> dict[str, torch.Tensor]:
         """Starting values of the likelihood's latent sites given a noise estimate."""
         return {}
+
+    def with_hyperparameters(self, values: Mapping[str, float]) -> Likelihood:
+        """A copy with the named precision sites held fixed at ``values``."""
+        return with_fixed_precisions(self, values)
 
     def calibrate(self, observed: np.ndarray, mask: np.ndarray | None = None) -> Likelihood:
         """The likelihood to fit ``observed`` with (``mask`` True where observed): ``self``
@@ -90,6 +98,7 @@ class ConjugateGaussianLikelihood(Likelihood):
     """
 
     precision: Precision
+    hyperparameter_attributes: ClassVar[dict[str, str]] = {sites.NOISE_PRECISION: "precision"}
 
     @property
     def learned(self) -> bool:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
 
 import pyro
 import pyro.distributions as dist
@@ -36,7 +38,13 @@ from bayesdeconv.priors.differences import (
     features,
     features_adjoint,
 )
-from bayesdeconv.priors.hyper import GammaPrior, Precision, conjugate_gamma, precision_site
+from bayesdeconv.priors.hyper import (
+    GammaPrior,
+    Precision,
+    conjugate_gamma,
+    precision_site,
+    with_fixed_precisions,
+)
 from bayesdeconv.priors.stationary import StationaryGaussian
 
 __all__ = ["CirculantGaussianPrior", "GaussianScaleMixturePrior", "ImagePrior"]
@@ -52,6 +60,10 @@ class ImagePrior(ABC):
 
     name: str = "custom"
     """Label used in results and reports."""
+
+    hyperparameter_attributes: ClassVar[dict[str, str]] = {}
+    """Site name → the attribute holding its :data:`~bayesdeconv.priors.hyper.Precision`
+    (for :meth:`with_hyperparameters`)."""
 
     @abstractmethod
     def sample(self, shape: tuple[int, ...], *, dtype: torch.dtype, device) -> torch.Tensor:
@@ -69,6 +81,10 @@ class ImagePrior(ABC):
         """Starting values of the prior's own latent sites, given a starting image."""
         return {}
 
+    def with_hyperparameters(self, values: Mapping[str, float]) -> ImagePrior:
+        """A copy with the named precision sites held fixed at ``values``."""
+        return with_fixed_precisions(self, values)
+
 
 class CirculantGaussianPrior(ImagePrior):
     r"""Capability: a Gaussian prior with a circulant precision :math:`\alpha Q_0`.
@@ -85,6 +101,7 @@ class CirculantGaussianPrior(ImagePrior):
     """
 
     precision: Precision
+    hyperparameter_attributes: ClassVar[dict[str, str]] = {sites.IMAGE_PRECISION: "precision"}
 
     @abstractmethod
     def spectrum(self, shape: tuple[int, ...], *, dtype=torch.float64, device=None):

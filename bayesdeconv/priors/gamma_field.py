@@ -22,6 +22,7 @@ References
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import pyro
 import pyro.distributions as dist
@@ -48,6 +49,7 @@ class GammaFieldPrior(ImagePrior):
     """
 
     name = "gamma"
+    hyperparameter_attributes: ClassVar[dict[str, str]] = {sites.IMAGE_PRECISION: "precision"}
 
     def __init__(self, *, shape: float = 1.0, rate: float | Precision | None = None) -> None:
         shape = float(shape)

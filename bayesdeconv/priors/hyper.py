@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy as _copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,6 +20,7 @@ __all__ = [
     "Precision",
     "as_precision",
     "conjugate_gamma",
+    "with_fixed_precisions",
 ]
 
 
@@ -132,6 +135,33 @@ def as_precision(spec: float | GammaPrior | FixedPrecision | None) -> Precision:
         return FixedPrecision(float(spec))
     except (TypeError, ValueError):
         raise ValueError(f"precision must be positive and finite, got {spec!r}") from None
+
+
+def with_fixed_precisions(component, values: Mapping[str, float]):
+    """A shallow copy of a prior or likelihood whose named precision sites are held at
+    ``values`` (:class:`FixedPrecision`), so a fit no longer learns them.
+
+    The component declares where each site's :data:`Precision` lives in its
+    ``hyperparameter_attributes`` (site name → attribute). Used to share one set of learned
+    hyper-parameters between the tiles of a large image (:mod:`bayesdeconv.tiling`).
+    """
+    declared = component.hyperparameters()
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"{type(component).__name__} has no hyper-parameter {', '.join(unknown)} "
+            f"(it has: {', '.join(sorted(declared)) or 'none'})"
+        )
+    copy = _copy.copy(component)
+    for site, value in values.items():
+        attribute = component.hyperparameter_attributes.get(site)
+        if attribute is None:
+            raise NotImplementedError(
+                f"{type(component).__name__} does not say which attribute holds {site}: "
+                "set its hyperparameter_attributes"
+            )
+        setattr(copy, attribute, FixedPrecision(float(value)))
+    return copy
 
 
 def precision_site(name: str, spec: Precision, *, dtype, device) -> torch.Tensor:

@@ -1,0 +1,285 @@
+r"""Many images through ``dask.distributed``: one OME-Zarr result per image, resumable.
+
+Each item (an image, a stack, a time point; :mod:`~bayesdeconv.tiling.sources`) is read,
+deconvolved (whole, or tile by tile when ``tile`` is given) and written to
+``OUTPUT/<name>.ome.zarr`` (mean, std, voxel size, settings) by a worker, all or nothing. A
+rerun skips every item whose result exists with the same settings, so an interrupted batch
+loses at most the items in flight; a failing item is retried, then reported, and the rest
+completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayesdeconv.tiling.sources import BatchItem, batch_items
+
+__all__ = ["BatchReport", "deconvolve_batch", "output_path", "run_item"]
+
+SUFFIX = ".ome.zarr"
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: items written, skipped (already complete) and failed (with why)."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def __str__(self) -> str:
+        text = (
+            f"{len(self.written)} written, {len(self.skipped)} already complete, "
+            f"{len(self.failed)} failed in {self.seconds:.1f} s"
+        )
+        return text
+
+
+def output_path(output: Path, item: BatchItem) -> Path:
+    return Path(output) / f"{item.name}{SUFFIX}"
+
+
+def _settings(psf: np.ndarray, options: Mapping[str, Any]) -> dict:
+    """What a result depends on besides its input, as JSON (stored with it; compared on
+    rerun)."""
+    digest = hashlib.sha256(np.ascontiguousarray(psf, dtype=np.float64).tobytes()).hexdigest()
+    return {"psf_sha256": digest[:16], "psf_shape": list(psf.shape),
+            **{k: repr(v) for k, v in sorted(options.items())}}  # fmt: skip
+
+
+def _complete(path: Path, settings: dict) -> bool | None:
+    """True if ``path`` holds a finished result with these settings, None if it holds one
+    with others, False if there is none."""
+    if not path.exists():
+        return False
+    try:
+        from bayesdeconv.io import read_ome_zarr_attributes
+
+        stored = read_ome_zarr_attributes(path).get("settings")
+    except (ValueError, OSError):
+        return None
+    return True if stored == settings else None
+
+
+def run_item(
+    item: BatchItem,
+    psf: np.ndarray,
+    output: Path,
+    options: Mapping[str, Any],
+    *,
+    tiling: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Deconvolve one item and write ``OUTPUT/<name>.ome.zarr``; returns a short summary.
+
+    Runs on a worker. ``tiling`` (``tile``, ``overlap``, ...) asks for
+    :func:`~bayesdeconv.tiling.deconvolve_tiles` (computed on the worker itself).
+    """
+    import torch
+
+    from bayesdeconv.api import deconvolve
+    from bayesdeconv.io import OmeZarrWriter
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    start = time.perf_counter()
+    try:
+        image = item.load()
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    settings = _settings(psf, {**options, **(tiling or {})})
+    axes = "zyx"[-image.ndim :]
+    voxel = image.voxel_size if image.unit in ("um", None) else None
+    if tiling:
+        from bayesdeconv.tiling.tiled import deconvolve_tiles
+
+        tiled = deconvolve_tiles(image.array, psf, progress=False, **tiling, **options)
+        mean, std = tiled.compute(scheduler="sync")
+        hyper = tiled.hyperparameters
+    else:
+        try:
+            result = deconvolve(image.array, psf, progress=False, **options)
+        except ValueError as exc:
+            raise ValueError(f"{item.name}: {exc}") from None
+        mean, std = result.mean, result.std
+        hyper = {k: float(v.mean) for k, v in result.hyperparameters.items()}
+    target = output_path(output, item)
+    writer = OmeZarrWriter.create(
+        target, mean.shape, axes=axes, voxel_size=voxel, resume=False, overwrite=True,
+        attributes={"settings": settings, "hyperparameters": hyper, "source": item.name},
+    )  # fmt: skip
+    full = tuple(slice(0, n) for n in mean.shape)
+    writer.write("mean", full, mean.astype(np.float32))
+    writer.write("std", full, std.astype(np.float32))
+    writer.finish()
+    return {"name": item.name, "seconds": time.perf_counter() - start}
+
+
+def _client(client, workers: int | None, threads: int):
+    """The client to use and whether we own it (and must close it)."""
+    from distributed import Client, LocalCluster
+
+    if client is not None:
+        return (Client(client), True) if isinstance(client, str) else (client, False)
+    n = workers or max(1, (os.cpu_count() or 1) // threads)
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=40,
+    )  # fmt: skip
+    return Client(cluster), True
+
+
+def deconvolve_batch(
+    source,
+    psf,
+    output,
+    *,
+    client=None,
+    workers: int | None = None,
+    threads: int = 1,
+    retries: int = 1,
+    tile: int | tuple[int, ...] | None = None,
+    overlap: int | tuple[int, ...] | None = None,
+    normalise_psf: bool = False,
+    progress: bool = True,
+    **options,
+) -> BatchReport:
+    r"""Deconvolve many images on a ``dask.distributed`` cluster, one OME-Zarr result each.
+
+    Parameters
+    ----------
+    source
+        What :func:`~bayesdeconv.tiling.sources.batch_items` accepts: a folder, a glob
+        pattern, a time series (TIFF or OME-Zarr), paths, arrays, or a name → array mapping.
+    psf : array_like
+        The known PSF, shared by every item.
+    output : path
+        Folder for ``<name>.ome.zarr`` results (created if needed).
+    client : distributed.Client or str, optional
+        A running client, or a scheduler address (``"tcp://host:8786"``); workers must see
+        ``output`` and the inputs. Default: a ``LocalCluster`` of ``workers`` processes.
+        ``"sync"`` runs in this process, one item after another (no cluster).
+    workers : int, optional
+        Processes of the local cluster (default: the cores divided by ``threads``).
+    threads : int
+        Torch threads per item.
+    retries : int
+        Further attempts of a failing item before it is reported.
+    tile, overlap
+        Fit every item tile by tile (:func:`~bayesdeconv.tiling.deconvolve_tiles`).
+    normalise_psf, progress
+        As for :func:`~bayesdeconv.deconvolve`; the progress bar counts items.
+    **options
+        Passed to each item's fit (``prior``, ``noise``, ``method``, ``std``, ``steps``, ...).
+
+    Returns
+    -------
+    BatchReport
+        Items written, skipped as complete (same settings), and failed with the reason.
+    """
+    from tqdm.auto import tqdm
+
+    from bayesdeconv.physics.psf import check_psf
+
+    start = time.perf_counter()
+    psf = check_psf(psf, normalise=normalise_psf, normalise_option="normalise_psf")
+    items = batch_items(source)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    tiling = None if tile is None else {"tile": tile, "overlap": overlap}
+    settings = _settings(psf, {**options, **(tiling or {})})
+    report = BatchReport()
+    todo = []
+    for item in items:
+        state = _complete(output_path(output, item), settings)
+        if state is True:
+            report.skipped.append(item.name)
+        elif state is None:
+            report.failed[item.name] = (
+                f"{output_path(output, item)} exists with other settings (or is not a "
+                "result); remove it to recompute"
+            )
+        else:
+            todo.append(item)
+    bar = tqdm(total=len(todo), desc="images", unit="image", disable=not progress)
+    try:
+        if client == "sync":
+            _run_here(todo, psf, output, options, tiling, threads, retries, report, bar)
+        else:
+            _run_cluster(todo, psf, output, options, tiling, threads, retries, report, bar,
+                         client, workers)  # fmt: skip
+    finally:
+        bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _run_here(todo, psf, output, options, tiling, threads, retries, report, bar) -> None:
+    for item in todo:
+        for attempt in range(retries + 1):
+            try:
+                run_item(item, psf, output, options, tiling=tiling, threads=threads)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 (any failure is reported, not fatal)
+                if attempt == retries:
+                    report.failed[item.name] = _reason(exc)
+                continue
+            report.written.append(item.name)
+            break
+        bar.update()
+
+
+def _run_cluster(todo, psf, output, options, tiling, threads, retries, report, bar, client,
+                 workers) -> None:  # fmt: skip
+    from distributed import as_completed
+
+    client, owned = _client(client, workers, threads)
+    try:
+        psf_future = client.scatter(psf, broadcast=True)
+        futures = {
+            client.submit(run_item, item, psf_future, output, dict(options), tiling=tiling,
+                          threads=threads, retries=retries, key=f"bayesdeconv-{item.name}",
+                          pure=False): item  # fmt: skip
+            for item in todo
+        }
+        try:
+            for future in as_completed(futures):
+                item = futures[future]
+                if future.status == "finished":
+                    report.written.append(item.name)
+                else:
+                    report.failed[item.name] = _reason(future.exception())
+                bar.update()
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+    finally:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def settings_json(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True)
