@@ -1,4 +1,4 @@
-"""Reading and writing images: TIFF, PNG and NumPy ``.npy`` files.
+"""Reading and writing images: TIFF, PNG, NumPy ``.npy`` files and OME-Zarr stores.
 
 Reading
 -------
@@ -6,6 +6,14 @@ Reading
 dimensions (axes ``(y, x)`` or ``(z, y, x)``). It also holds the voxel size and its unit
 when the file records them. Anything that cannot be turned into such an image raises
 :class:`ImageReadError`, a :class:`ValueError` whose message is one line naming the file.
+It also reads an OME-Zarr image directory (a 2-D image or z-stack; one with a time axis
+holds several images and is refused).
+
+:func:`read_ome_zarr` opens an OME-Zarr image (OME-NGFF 0.4 or 0.5, axes ``yx`` or ``zyx``
+after an optional ``t`` and a ``c`` of length 1) lazily, as a dask array, with its voxel size
+in micrometres; :func:`is_ome_zarr` tells whether a directory is one. OME-Zarr needs the
+optional zarr and dask packages (``pip install "bayesdeconv[dask]"``), which are imported
+only when these functions run.
 
 Value conventions
 ~~~~~~~~~~~~~~~~~
@@ -29,11 +37,17 @@ and never damages an existing one. A caller that stages several outputs in tempo
 of its own (the command line does) can turn this off with :func:`direct_writes`, so that
 each output is written once, straight to the caller's temporary file.
 
+:class:`OmeZarrWriter` writes an OME-Zarr store (NGFF 0.4) of several images of one shape,
+such as a deconvolution's ``mean`` and ``std``, block by block: into a hidden partial
+directory that a long job can resume, renamed into place when complete.
+:func:`write_ome_zarr` writes NumPy or dask arrays this way in one call.
+
 Modules
 -------
 :mod:`~bayesdeconv.io.read` (:func:`read_image`; TIFF parsing in
 :mod:`~bayesdeconv.io.tiff_reader`), :mod:`~bayesdeconv.io.write` (the writers),
 :mod:`~bayesdeconv.io.atomic` (the all-or-nothing write mechanism),
+:mod:`~bayesdeconv.io.ome_zarr` (OME-Zarr reading and writing),
 :mod:`~bayesdeconv.io.image` (:class:`ImageData`, :class:`ImageReadError`) and
 :mod:`~bayesdeconv.io.formats` (supported suffixes).
 """
@@ -41,6 +55,13 @@ Modules
 from bayesdeconv.io.atomic import atomic_write, direct_writes, file_mode_for
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES, PathLike
 from bayesdeconv.io.image import ImageData, ImageReadError
+from bayesdeconv.io.ome_zarr import (
+    OmeZarrImage,
+    OmeZarrWriter,
+    is_ome_zarr,
+    read_ome_zarr,
+    write_ome_zarr,
+)
 from bayesdeconv.io.read import read_image
 from bayesdeconv.io.write import write_image, write_npy, write_png, write_tiff
 
@@ -48,13 +69,18 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ImageData",
     "ImageReadError",
+    "OmeZarrImage",
+    "OmeZarrWriter",
     "PathLike",
     "atomic_write",
     "direct_writes",
     "file_mode_for",
+    "is_ome_zarr",
     "read_image",
+    "read_ome_zarr",
     "write_image",
     "write_npy",
+    "write_ome_zarr",
     "write_png",
     "write_tiff",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "PNG_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "TIFF_SUFFIXES",
+    "ZARR_SUFFIXES",
     "PathLike",
 ]
 
@@ -25,6 +26,9 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 NPY_SUFFIXES = (".npy",)
 SUPPORTED_SUFFIXES: tuple[str, ...] = TIFF_SUFFIXES + PNG_SUFFIXES + NPY_SUFFIXES
+# OME-Zarr stores are directories (usually ``name.ome.zarr``), read by read_image as well but
+# not among the file suffixes above.
+ZARR_SUFFIXES = (".zarr",)
 
 # Luminance weights (ITU-R BT.601), as used by Pillow's "L" conversion.
 LUMA = np.array([0.299, 0.587, 0.114])

@@ -16,9 +16,11 @@ from bayesdeconv.io.formats import (
     PNG_SUFFIXES,
     SUPPORTED_SUFFIXES,
     TIFF_SUFFIXES,
+    ZARR_SUFFIXES,
     PathLike,
 )
 from bayesdeconv.io.image import ImageData, ImageReadError, ReadResult
+from bayesdeconv.io.ome_zarr import is_ome_zarr, read_ome_zarr
 from bayesdeconv.io.tiff_reader import read_tiff_file
 
 __all__ = ["read_image"]
@@ -28,14 +30,15 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
-    """Read a 2-D or 3-D image from a TIFF, PNG or ``.npy`` file.
+    """Read a 2-D or 3-D image from a TIFF, PNG or ``.npy`` file or an OME-Zarr directory.
 
     Parameters
     ----------
     path : str or os.PathLike
         File to read. The format is chosen by the suffix, ignoring case: ``.tif``/``.tiff``
         (read with tifffile), ``.png`` (read with Pillow) or ``.npy`` (read with
-        :func:`numpy.load` with ``allow_pickle=False``).
+        :func:`numpy.load` with ``allow_pickle=False``). A directory holding OME-NGFF
+        metadata, or named ``*.zarr``, is read with :func:`~bayesdeconv.io.read_ome_zarr`.
     ndim : {None, 2, 3}, optional
         Required number of dimensions. If given and the image has a different number,
         :class:`ImageReadError` is raised.
@@ -52,7 +55,10 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
         If the file is missing, is a directory, is empty, has an unsupported suffix, cannot
         be parsed, holds complex or non-numeric data, holds no pixels, is a TIFF with a time
         or channel axis, is not 2-D or 3-D after removing singleton axes, or does not have
-        `ndim` dimensions.
+        `ndim` dimensions, or is an OME-Zarr image that :func:`~bayesdeconv.io.read_ome_zarr`
+        refuses or that has a time axis (several images).
+    ImportError
+        For an OME-Zarr directory when zarr or dask is not installed.
     ValueError
         If `ndim` is not None, 2 or 3.
 
@@ -86,6 +92,9 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     then has no voxel size along that axis). If only some axes are calibrated, the others get
     1.0, as in ImageJ. If none are, `voxel_size` and `unit` are None.
 
+    An OME-Zarr image's level 0 is loaded whole; its voxel size comes from the NGFF scale
+    transform (see :func:`~bayesdeconv.io.read_ome_zarr`).
+
     NaN and Inf values are returned unchanged.
     """
     if ndim is not None and ndim not in (2, 3):
@@ -93,6 +102,8 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     p = Path(path)
     if not p.exists():
         raise ImageReadError(f"file not found: {p}")
+    if p.is_dir() and (p.suffix.lower() in ZARR_SUFFIXES or is_ome_zarr(p)):
+        return _read_zarr_image(p, ndim)
     if p.is_dir():
         raise ImageReadError(f"{p} is a directory, not an image file")
     suffix = p.suffix.lower()
@@ -120,7 +131,18 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
         raise
     except Exception as exc:  # any parser failure becomes one readable line
         raise ImageReadError(f"cannot read {p}: {_short_reason(exc)}") from exc
+    return _to_image(raw, axes, voxel, unit, p, ndim)
 
+
+def _to_image(
+    raw: np.ndarray,
+    axes: str | None,
+    voxel: dict[str, float] | None,
+    unit: str | None,
+    p: Path,
+    ndim: int | None,
+) -> ImageData:
+    """Turn a reader's result into an :class:`ImageData`, dropping singleton axes."""
     saturation = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else None
     array = _to_float64(raw, p)
     keep = [i for i, n in enumerate(array.shape) if n != 1]
@@ -143,6 +165,23 @@ def read_image(path: PathLike, *, ndim: int | None = None) -> ImageData:
     if voxel_size is None:
         unit = None
     return ImageData(array=array, voxel_size=voxel_size, unit=unit, saturation=saturation)
+
+
+def _read_zarr_image(p: Path, ndim: int | None) -> ImageData:
+    """Load an OME-Zarr image without a time axis (see :func:`read_image`)."""
+    image = read_ome_zarr(p)
+    if "t" in image.axes:
+        raise ImageReadError(
+            f"{p} holds several images (axes {image.axes!r}, {image.shape[0]} time points); "
+            "use the batch mode"
+        )
+    try:
+        raw = np.asarray(image.array.compute())
+    except Exception as exc:  # a damaged chunk becomes one readable line
+        raise ImageReadError(f"cannot read {p}: {_short_reason(exc)}") from exc
+    axes = image.axes.upper()
+    voxel = None if image.voxel_size is None else dict(zip(axes, image.voxel_size, strict=True))
+    return _to_image(raw, axes, voxel, image.unit, p, ndim)
 
 
 def _short_reason(exc: BaseException) -> str:
