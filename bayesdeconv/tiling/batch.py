@@ -11,7 +11,6 @@ completes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesdeconv.io import read_ome_zarr
 from bayesdeconv.tiling.sources import BatchItem, batch_items
 
 __all__ = ["BatchReport", "deconvolve_batch", "output_path", "run_item"]
@@ -67,9 +67,7 @@ def _complete(path: Path, settings: dict) -> bool | None:
     if not path.exists():
         return False
     try:
-        from bayesdeconv.io import read_ome_zarr_attributes
-
-        stored = read_ome_zarr_attributes(path).get("settings")
+        stored = read_ome_zarr(path).attributes.get("settings")
     except (ValueError, OSError):
         return None
     return True if stored == settings else None
@@ -202,6 +200,9 @@ def deconvolve_batch(
     output.mkdir(parents=True, exist_ok=True)
     tiling = None if tile is None else {"tile": tile, "overlap": overlap}
     settings = _settings(psf, {**options, **(tiling or {})})
+    for item in items:
+        if item.path is not None and output_path(output, item).resolve() == item.path.resolve():
+            raise ValueError(f"the result for {item.path} would overwrite it; use another output")
     report = BatchReport()
     todo = []
     for item in items:
@@ -279,7 +280,3 @@ def _run_cluster(todo, psf, output, options, tiling, threads, retries, report, b
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-def settings_json(settings: dict) -> str:
-    return json.dumps(settings, sort_keys=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayesdeconv.io import ImageData, ImageReadError, read_image
+from bayesdeconv.io import ImageData, ImageReadError, is_ome_zarr, read_image, read_ome_zarr
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES
 
 __all__ = ["BatchItem", "batch_items", "is_batch_source"]
@@ -53,8 +53,6 @@ class BatchItem:
 
 def _series_length(path: Path) -> int | None:
     """The time axis length of a TIFF or OME-Zarr series, ``None`` for a single image."""
-    from bayesdeconv.io import is_ome_zarr, read_ome_zarr
-
     if is_ome_zarr(path):
         image = read_ome_zarr(path)
         return int(image.array.shape[0]) if image.axes.startswith("t") else None
@@ -73,8 +71,6 @@ def _series_length(path: Path) -> int | None:
 
 
 def _read_time_point(path: Path, index: int) -> ImageData:
-    from bayesdeconv.io import is_ome_zarr, read_ome_zarr
-
     if is_ome_zarr(path):
         image = read_ome_zarr(path)
         array = np.asarray(image.array[index], dtype=np.float64)
@@ -101,8 +97,6 @@ def _read_time_point(path: Path, index: int) -> ImageData:
 def is_batch_source(source) -> bool:
     """Whether ``source`` names several images: a folder that is not an OME-Zarr store, a
     glob pattern, or a time series."""
-    from bayesdeconv.io import is_ome_zarr
-
     path = Path(source)
     if any(c in str(source) for c in _GLOB_CHARACTERS) and not path.exists():
         return True
@@ -112,8 +106,6 @@ def is_batch_source(source) -> bool:
 
 
 def _files(pattern_or_folder) -> list[Path]:
-    from bayesdeconv.io import is_ome_zarr
-
     path = Path(pattern_or_folder)
     if path.is_dir():
         candidates = sorted(path.iterdir())
@@ -156,7 +148,8 @@ def batch_items(source) -> list[BatchItem]:
     elif isinstance(source, str | Path):
         items = []
         path = Path(source)
-        files = _files(source) if (path.is_dir() and not _is_store(path)) or not path.exists() else [path]
+        single = path.exists() and not (path.is_dir() and not is_ome_zarr(path))
+        files = [path] if single else _files(source)
         for file in files:
             length = _series_length(file)
             if length is None:
@@ -178,12 +171,6 @@ def batch_items(source) -> list[BatchItem]:
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"two inputs give the same output name: {', '.join(twice[:3])}")
     return items
-
-
-def _is_store(path: Path) -> bool:
-    from bayesdeconv.io import is_ome_zarr
-
-    return is_ome_zarr(path)
 
 
 def _item(name: str, value) -> BatchItem:

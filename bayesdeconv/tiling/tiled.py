@@ -46,7 +46,7 @@ def _as_dask(array, chunks, name: str) -> da.Array:
     if isinstance(array, da.Array):
         return array.rechunk(chunks) if array.chunks != chunks else array
     array = np.asarray(array)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+    if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)):
         raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return da.from_array(array, chunks=chunks)
 
@@ -277,10 +277,10 @@ def deconvolve_tiles(
     layout = TileLayout(image.shape, tile, overlap, psf_shape=psf.shape)
     image = _as_dask(image, layout.chunks, "image")
     if mask is not None:
-        mask = _as_dask(mask, layout.chunks, "mask")
-        if mask.shape != image.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match the image {image.shape}")
-        mask = mask.astype(bool)
+        if tuple(np.shape(mask)) != image.shape:
+            shape = tuple(np.shape(mask))
+            raise ValueError(f"mask shape {shape} does not match the image shape {image.shape}")
+        mask = _as_dask(mask, layout.chunks, "mask").astype(bool)
     picks = _calibration_tiles(layout, calibration_tiles)
     blocks = {t.key: np.asarray(image[t.extent], dtype=np.float64) for t in picks}
     # a noise model measured on the data (poisson-gaussian) is measured once, on the widest
