@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bayesdeconv.cli.errors import PROG, CLIError, usage_error
+from bayesdeconv.cli.large import is_large_run, run_large, validate_large_args
 from bayesdeconv.cli.microscope import (
     note,
     psf_model,
@@ -115,6 +116,9 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
         With code 2 (after one line on stderr) on a violation.
     """
     prog = f"{PROG} deconvolve"
+    validate_large_args(prog, args)
+    if is_large_run(args):
+        return
     validate_prior_file_args(prog, args)
     if validate_microscope_args(prog, args):
         return
@@ -225,6 +229,8 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
     """
     from bayesdeconv.api import deconvolve
 
+    if is_large_run(args):
+        return run_large(args)
     check_outputs(*_outputs_to_check(args))
 
     image = read_image(args.input)

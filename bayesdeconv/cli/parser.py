@@ -16,6 +16,7 @@ from bayesdeconv.cli.choices import (
 from bayesdeconv.cli.deconvolve import ARVIZ_SAMPLES
 from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
+from bayesdeconv.cli.large import add_large_arguments
 from bayesdeconv.cli.microscope import DEFAULT_REFRACTIVE_INDEX, parse_voxel_size
 
 __all__ = ["Parser", "build_parser"]
@@ -55,14 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
             "sum to 1 (or pass --normalise-psf). Nothing is written unless every step succeeds."
         ),
     )
-    dec.add_argument("input", metavar="INPUT", type=Path, help="observed image")
+    dec.add_argument(
+        "input",
+        metavar="INPUT",
+        type=Path,
+        help="observed image; or a folder, a quoted glob, a time series (batch)",
+    )
     dec.add_argument(
         "-o",
         "--output",
         metavar="OUTPUT",
         type=Path,
         required=True,
-        help="posterior mean, float32 TIFF (.tif/.tiff)",
+        help="posterior mean, float32 TIFF (.tif/.tiff); or an OME-Zarr store (.ome.zarr: "
+        "mean and std), a folder for a batch",
     )
     psf = dec.add_argument_group("PSF")
     psf.add_argument(
@@ -222,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"ArviZ InferenceData as NetCDF ({ARVIZ_SAMPLES} posterior draws)",
     )
+    add_large_arguments(dec)
     dec.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
     )

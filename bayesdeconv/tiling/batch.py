@@ -23,7 +23,14 @@ import numpy as np
 from bayesdeconv.io import read_ome_zarr
 from bayesdeconv.tiling.sources import BatchItem, batch_items
 
-__all__ = ["BatchReport", "deconvolve_batch", "output_path", "run_item"]
+__all__ = [
+    "BatchReport",
+    "close_client",
+    "cluster_client",
+    "deconvolve_batch",
+    "output_path",
+    "run_item",
+]
 
 SUFFIX = ".ome.zarr"
 
@@ -127,8 +134,10 @@ def run_item(
     return {"name": item.name, "seconds": time.perf_counter() - start}
 
 
-def _client(client, workers: int | None, threads: int):
-    """The client to use and whether we own it (and must close it)."""
+def cluster_client(client, workers: int | None, threads: int = 1):
+    """``(client, owned)``: ``client`` itself, a client of the scheduler at that address, or
+    (``None``) a new ``LocalCluster`` of ``workers`` processes; close an owned one with
+    :func:`close_client`."""
     from distributed import Client, LocalCluster
 
     if client is not None:
@@ -139,6 +148,14 @@ def _client(client, workers: int | None, threads: int):
         silence_logs=40,
     )  # fmt: skip
     return Client(cluster), True
+
+
+def close_client(client) -> None:
+    """Close a client and the local cluster it started."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def deconvolve_batch(
@@ -218,7 +235,9 @@ def deconvolve_batch(
             todo.append(item)
     bar = tqdm(total=len(todo), desc="images", unit="image", disable=not progress)
     try:
-        if client == "sync":
+        if not todo:
+            pass
+        elif client == "sync":
             _run_here(todo, psf, output, options, tiling, threads, retries, report, bar)
         else:
             _run_cluster(todo, psf, output, options, tiling, threads, retries, report, bar,
@@ -254,7 +273,7 @@ def _run_cluster(todo, psf, output, options, tiling, threads, retries, report, b
                  workers) -> None:  # fmt: skip
     from distributed import as_completed
 
-    client, owned = _client(client, workers, threads)
+    client, owned = cluster_client(client, workers, threads)
     try:
         psf_future = client.scatter(psf, broadcast=True)
         futures = {
@@ -276,7 +295,4 @@ def _run_cluster(todo, psf, output, options, tiling, threads, retries, report, b
             raise
     finally:
         if owned:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            close_client(client)
