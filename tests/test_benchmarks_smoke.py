@@ -41,6 +41,13 @@ CASES = {
         "model_coverage_90",
         "redlionfish_available",
     },
+    "bench_tiling": {
+        "seams_rms_over_std",
+        "seam_target_met",
+        "peak_rss_gb",
+        "memory_target_met",
+        "batch_speedup",
+    },
     "bench_learned_wiener": {
         "gain_2d_db",
         "gain_3d_db",

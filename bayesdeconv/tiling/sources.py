@@ -96,13 +96,16 @@ def _read_time_point(path: Path, index: int) -> ImageData:
 
 def is_batch_source(source) -> bool:
     """Whether ``source`` names several images: a folder that is not an OME-Zarr store, a
-    glob pattern, or a time series."""
+    glob pattern, or a time series. An unreadable file is not (its reader says why)."""
     path = Path(source)
     if any(c in str(source) for c in _GLOB_CHARACTERS) and not path.exists():
         return True
     if path.is_dir() and not is_ome_zarr(path):
         return True
-    return path.exists() and _series_length(path) is not None
+    try:
+        return path.exists() and _series_length(path) is not None
+    except ValueError:
+        return False
 
 
 def _files(pattern_or_folder) -> list[Path]:
