@@ -86,10 +86,11 @@ def _read_psf(path: Path, normalise: bool):
 
 
 def _options(args: argparse.Namespace) -> dict:
-    options = {"prior": args.prior, "noise": args.noise, "steps": args.steps, "seed": args.seed,
-               "device": args.device}  # fmt: skip
-    if args.method is not None:
-        options["method"] = args.method
+    options = {"prior": args.prior, "noise": args.noise, "boundary": args.boundary,
+               "steps": args.steps, "seed": args.seed, "device": args.device}  # fmt: skip
+    for name in ("method", "guide"):  # unset: the library's own choice
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     return options
 
 
@@ -104,13 +105,17 @@ def run_large(args: argparse.Namespace) -> list[str]:
 
 
 def _run_batch(args: argparse.Namespace, psf) -> list[str]:
+    from bayesdeconv.io.formats import SUPPORTED_SUFFIXES
     from bayesdeconv.tiling import deconvolve_batch
 
     output = Path(args.output)
-    if output.exists() and not output.is_dir():
-        raise CLIError(f"--output {output} must be a folder for a batch")
-    if output.suffix.lower() == ZARR_SUFFIX:
-        raise CLIError(f"--output {output}: a batch writes a folder of .ome.zarr stores")
+    if (output.exists() and not output.is_dir()) or output.suffix.lower() in (
+        ZARR_SUFFIX, *SUPPORTED_SUFFIXES
+    ):
+        raise CLIError(
+            f"--output {output} must be a folder for a batch of {args.input} "
+            "(one NAME.ome.zarr per image)"
+        )
     tiling = {} if args.tile is None else {"tile": args.tile, "overlap": args.overlap}
     report = deconvolve_batch(
         args.input, psf, output, client=args.scheduler, workers=args.workers,
@@ -175,7 +180,7 @@ def _run_one(args: argparse.Namespace, psf) -> list[str]:
             client, owned = cluster_client(args.scheduler, args.workers)
         try:
             tiled.to_ome_zarr(output, voxel_size=voxel, client=client, overwrite=True,
-                              progress=not args.quiet)  # fmt: skip
+                              retries=args.retries, progress=not args.quiet)  # fmt: skip
         finally:
             if client is not None and owned:
                 close_client(client)

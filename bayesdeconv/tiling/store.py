@@ -65,6 +65,7 @@ def write_tiled(
     voxel_size: tuple[float, ...] | None = None,
     attributes: Mapping[str, Any] | None = None,
     client=None,
+    retries: int = 1,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -84,6 +85,9 @@ def write_tiled(
     client : distributed.Client, optional
         Fit the tiles on its workers (they must see ``path``'s folder). Default: here, one
         tile after another.
+    retries : int
+        Further attempts of a failing tile; then its error (naming the tile) is raised, and
+        a rerun resumes from the tiles already done.
     overwrite : bool
         Replace an existing store at ``path`` (only once the new one is complete).
     progress : bool
@@ -119,13 +123,20 @@ def write_tiled(
     try:
         if client is None:
             for key, task in tasks.items():
-                task.compute(scheduler="sync")
+                for attempt in range(retries + 1):
+                    try:
+                        task.compute(scheduler="sync")
+                        break
+                    except Exception:
+                        if attempt == retries:
+                            raise
                 writer.mark_done(f"tile-{key}")
                 bar.update()
         else:
             from distributed import as_completed
 
-            futures = dict(zip(client.compute(list(tasks.values())), tasks, strict=True))
+            computed = client.compute(list(tasks.values()), retries=retries)
+            futures = dict(zip(computed, tasks, strict=True))
             for future in as_completed(futures):
                 future.result()  # raises the tile's error, naming the tile
                 writer.mark_done(f"tile-{futures[future]}")

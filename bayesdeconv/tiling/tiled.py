@@ -38,7 +38,7 @@ from bayesdeconv.tiling.layout import Tile, TileLayout
 
 __all__ = ["TiledResult", "blend", "deconvolve_tiles", "fit_tile"]
 
-FIT_OPTIONS = ("method", "boundary", "std", "steps", "seed", "device")
+FIT_OPTIONS = ("method", "guide", "boundary", "std", "steps", "seed", "device")
 """The :func:`~bayesdeconv.deconvolve` options a tiled fit passes on to every tile."""
 
 
@@ -180,6 +180,12 @@ class TiledResult:
         return write_tiled(self, path, **kwargs)
 
 
+def _range(block: np.ndarray) -> float:
+    """The intensity range over the finite pixels (0 if none)."""
+    finite = block[np.isfinite(block)]
+    return float(finite.max() - finite.min()) if finite.size else 0.0
+
+
 def _pooled(values: list[float]) -> float:
     """The geometric mean: precisions are scale parameters."""
     return float(math.exp(np.mean(np.log(values))))
@@ -237,9 +243,10 @@ def deconvolve_tiles(
         A progress bar for the calibration fits (the tiles' progress is shown where they are
         computed, e.g. by :meth:`TiledResult.to_ome_zarr`).
     **options
-        Passed to every tile's :func:`~bayesdeconv.deconvolve`: ``method``, ``boundary``
-        (default ``"valid"``; ``"circular"`` is refused: tiles are not periodic), ``std``,
-        ``steps``, ``seed``, ``device``.
+        Passed to every tile's :func:`~bayesdeconv.deconvolve`: ``method``, ``guide``,
+        ``boundary`` (default ``"valid"``; ``"circular"`` is refused: tiles are not
+        periodic), ``std``, ``steps``, ``seed`` (each tile draws with its own seed derived
+        from it), ``device``.
 
     Returns
     -------
@@ -285,7 +292,7 @@ def deconvolve_tiles(
     blocks = {t.key: np.asarray(image[t.extent], dtype=np.float64) for t in picks}
     # a noise model measured on the data (poisson-gaussian) is measured once, on the widest
     # calibration tile; every other model returns itself
-    widest = max(picks, key=lambda t: float(np.ptp(blocks[t.key])))
+    widest = max(picks, key=lambda t: _range(blocks[t.key]))
     widest_mask = None if mask is None else np.asarray(mask[widest.extent])
     noise_obj = LIKELIHOODS.resolve(noise).calibrate(blocks[widest.key], widest_mask)
     prior_obj = image_prior(default_prior(noise_obj) if prior is None else prior)
