@@ -83,3 +83,11 @@ def test_lower_level_example_fits_one_model_three_ways():
     for method in ("ivb", "exact", "svi"):
         assert _psnr(lines[method]) > observed + 1.0, (method, lines[method], observed)
     assert float(lines["max |ivb - exact|"]) < 1e-3  # the exact posterior at IVB's precisions
+
+
+def test_large_images_example_tiles_a_stack_and_runs_a_batch():
+    lines = _run_smoke("large_images.py")
+    observed, restored = (float(part.split()[-1]) for part in lines["RMS error"].split(","))
+    assert restored < observed
+    assert "3 written" in lines["batch"] and "plane2.ome.zarr" in lines["batch outputs"]
+    assert "grid=(1, 2, 2)" in lines["tiles"]
