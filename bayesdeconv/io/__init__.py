@@ -47,7 +47,8 @@ Modules
 :mod:`~bayesdeconv.io.read` (:func:`read_image`; TIFF parsing in
 :mod:`~bayesdeconv.io.tiff_reader`), :mod:`~bayesdeconv.io.write` (the writers),
 :mod:`~bayesdeconv.io.atomic` (the all-or-nothing write mechanism),
-:mod:`~bayesdeconv.io.ome_zarr` (OME-Zarr reading and writing),
+:mod:`~bayesdeconv.io.ome_zarr` (OME-Zarr reading) and
+:mod:`~bayesdeconv.io.ome_zarr_writer` (OME-Zarr writing),
 :mod:`~bayesdeconv.io.image` (:class:`ImageData`, :class:`ImageReadError`) and
 :mod:`~bayesdeconv.io.formats` (supported suffixes).
 """
@@ -55,13 +56,8 @@ Modules
 from bayesdeconv.io.atomic import atomic_write, direct_writes, file_mode_for
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES, PathLike
 from bayesdeconv.io.image import ImageData, ImageReadError
-from bayesdeconv.io.ome_zarr import (
-    OmeZarrImage,
-    OmeZarrWriter,
-    is_ome_zarr,
-    read_ome_zarr,
-    write_ome_zarr,
-)
+from bayesdeconv.io.ome_zarr import OmeZarrImage, is_ome_zarr, read_ome_zarr
+from bayesdeconv.io.ome_zarr_writer import OmeZarrWriter, write_ome_zarr
 from bayesdeconv.io.read import read_image
 from bayesdeconv.io.write import write_image, write_npy, write_png, write_tiff
 

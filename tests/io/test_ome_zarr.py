@@ -1,4 +1,4 @@
-"""Tests for :mod:`bayesdeconv.io.ome_zarr`: reading, the layout, resumable writing."""
+"""OME-Zarr: reading (`io.ome_zarr`), the layout, resumable writing (`io.ome_zarr_writer`)."""
 
 from __future__ import annotations
 
