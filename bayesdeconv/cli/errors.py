@@ -24,6 +24,7 @@ from bayesdeconv.io import ImageReadError
 
 __all__ = [
     "INPUT_ERRORS",
+    "MissingExtra",
     "PROG",
     "CLIError",
     "Flag",
@@ -38,7 +39,13 @@ __all__ = [
 PROG = "bayesdeconv"
 
 #: Errors that mean bad usage or bad input: reported on one line, exit status 2.
+class MissingExtra(ImportError):
+    """An optional dependency the run needs is not installed (the message says what to
+    install)."""
+
+
 INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    MissingExtra,
     ValueError,
     NotImplementedError,
     FileNotFoundError,

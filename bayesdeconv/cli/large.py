@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bayesdeconv.cli.errors import PROG, CLIError, usage_error
+from bayesdeconv.cli.errors import PROG, CLIError, MissingExtra, usage_error
 
 __all__ = ["add_large_arguments", "is_large_run", "run_large", "validate_large_args"]
 
@@ -98,6 +98,13 @@ def run_large(args: argparse.Namespace) -> list[str]:
     """Run a batch, or one image into an OME-Zarr store (tiled with ``--tile``)."""
     from bayesdeconv.tiling.sources import is_batch_source
 
+    for module in ("dask", "distributed", "zarr"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingExtra(
+                f"batches, --tile and OME-Zarr need {module}: pip install \"bayesdeconv[dask]\""
+            ) from None
     psf = _read_psf(args.psf, args.normalise_psf)
     if is_batch_source(args.input):
         return _run_batch(args, psf)

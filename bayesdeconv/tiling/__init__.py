@@ -10,22 +10,35 @@
   (:mod:`~bayesdeconv.tiling.batch`, inputs in :mod:`~bayesdeconv.tiling.sources`).
 """
 
-from bayesdeconv.tiling.batch import BatchReport, deconvolve_batch
-from bayesdeconv.tiling.layout import Tile, TileLayout
-from bayesdeconv.tiling.sources import BatchItem, batch_items
-from bayesdeconv.tiling.store import write_tiled
-from bayesdeconv.tiling.tiled import TiledResult, blend, deconvolve_tiles, fit_tile
+import importlib
 
-__all__ = [
-    "BatchItem",
-    "BatchReport",
-    "Tile",
-    "TileLayout",
-    "TiledResult",
-    "batch_items",
-    "blend",
-    "deconvolve_batch",
-    "deconvolve_tiles",
-    "fit_tile",
-    "write_tiled",
-]
+_HOMES = {
+    "BatchItem": "sources",
+    "BatchReport": "batch",
+    "Tile": "layout",
+    "TileLayout": "layout",
+    "TiledResult": "tiled",
+    "batch_items": "sources",
+    "blend": "tiled",
+    "deconvolve_batch": "batch",
+    "deconvolve_tiles": "tiled",
+    "fit_tile": "tiled",
+    "write_tiled": "store",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    """Import on first use, so ``bayesdeconv.tiling.sources`` (used by the command line to
+    recognise a batch) works without the optional Dask packages."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bayesdeconv.tiling' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"bayesdeconv.tiling.{_HOMES[name]}")
+    except ImportError as exc:
+        if exc.name not in ("dask", "distributed", "zarr"):
+            raise
+        raise ImportError(
+            f"bayesdeconv.tiling needs {exc.name}: pip install \"bayesdeconv[dask]\""
+        ) from exc
+    return getattr(module, name)

@@ -104,7 +104,7 @@ def is_batch_source(source) -> bool:
         return True
     try:
         return path.exists() and _series_length(path) is not None
-    except ValueError:
+    except (ValueError, ImportError):  # unreadable, or OME-Zarr without zarr: not a series
         return False
 
 

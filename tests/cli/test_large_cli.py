@@ -71,3 +71,24 @@ def test_bad_options_exit_2_and_write_nothing(folder, capsys, extra, message):
 def test_batch_needs_a_psf_file(folder, capsys):
     assert main(["deconvolve", "in", "-o", "out", "--blind", "--psf-size", "5"]) == 2
     assert "PSF file" in capsys.readouterr().err
+
+
+def test_without_the_dask_extra_the_command_still_works(folder):
+    """The core command needs no Dask; a batch without it is one line, exit status 2."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "for name in ('dask', 'distributed', 'zarr'):\n"
+        "    sys.modules[name] = None\n"
+        "from bayesdeconv.cli import main\n"
+        "one = main(['deconvolve', 'in/a0.npy', '-o', 'a0.tif', '--psf', 'psf.npy', '--quiet'])\n"
+        "many = main(['deconvolve', 'in', '-o', 'out', '--psf', 'psf.npy', '--quiet'])\n"
+        "print(one, many)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=folder, timeout=120)  # fmt: skip
+    assert proc.stdout.split() == ["0", "2"], proc.stderr
+    assert 'pip install "bayesdeconv[dask]"' in proc.stderr
+    assert (folder / "a0.tif").exists() and not (folder / "out").exists()
