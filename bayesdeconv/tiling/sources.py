@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob as _glob
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,16 @@ def _series_length(path: Path) -> int | None:
     if path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         import tifffile
 
+        log = logging.getLogger("tifffile")
+        was, log.disabled = log.disabled, True  # a probe: the reader reports problems
         try:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 axes, shape = str(series.axes).upper(), tuple(series.shape)
         except Exception as exc:  # noqa: BLE001 (tifffile raises many types)
             raise ImageReadError(f"cannot read {path}: {exc}") from None
+        finally:
+            log.disabled = was
         if axes[:1] in ("T", "I") and len(shape) >= 3 and axes[1:] in ("ZYX", "YX", "QYX"):
             return int(shape[0]) if axes[0] == "T" or len(shape) == 4 else None
     return None
