@@ -158,11 +158,19 @@ def cluster_client(client, workers: int | None, threads: int = 1):
 
     if client is not None:
         return (Client(client), True) if isinstance(client, str) else (client, False)
+    import dask
+
     n = workers or max(1, (os.cpu_count() or 1) // threads)
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-        silence_logs=40,
-    )  # fmt: skip
+    # Dask's workers start with MALLOC_TRIM_THRESHOLD_=65536, which makes every large
+    # allocation a fresh mmap: our fits ran 3.6x slower in such a worker (22 s against 6 s
+    # for a 256² fit, benchmarks/README.md). The workers keep glibc's adaptive default.
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    environ = {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            silence_logs=40,
+        )  # fmt: skip
     return Client(cluster), True
 
 
