@@ -38,12 +38,12 @@ __all__ = [
 
 PROG = "bayesdeconv"
 
-#: Errors that mean bad usage or bad input: reported on one line, exit status 2.
 class MissingExtra(ImportError):
     """An optional dependency the run needs is not installed (the message says what to
     install)."""
 
 
+#: Errors that mean bad usage or bad input: reported on one line, exit status 2.
 INPUT_ERRORS: tuple[type[BaseException], ...] = (
     MissingExtra,
     ValueError,

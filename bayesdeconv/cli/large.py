@@ -124,38 +124,44 @@ def _run_batch(args: argparse.Namespace, psf) -> list[str]:
             "(one NAME.ome.zarr per image)"
         )
     tiling = {} if args.tile is None else {"tile": args.tile, "overlap": args.overlap}
+    if args.voxel_size is not None:
+        raise CLIError("--voxel-size applies to one image; a batch takes each file's own")
     report = deconvolve_batch(
         args.input, psf, output, client=args.scheduler, workers=args.workers,
-        retries=args.retries, progress=not args.quiet, **tiling, **_options(args),
+        retries=args.retries, mask_saturated=not args.keep_saturated,
+        progress=not args.quiet, **tiling, **_options(args),
     )  # fmt: skip
     if report.failed:
-        first, reason = next(iter(report.failed.items()))
+        names = sorted(report.failed)
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         raise CLIError(
-            f"{len(report.failed)} image(s) failed ({first}: {reason}); {len(report.written)} "
-            f"written, {len(report.skipped)} already complete; rerun to retry the failed ones"
+            f"{len(names)} image(s) failed: {listed} ({names[0]}: {report.failed[names[0]]}); "
+            f"{len(report.written)} written, {len(report.skipped)} already complete"
         )
     return [f"{PROG}: {report}; results in {output}"]
 
 
-def _read_one(path: Path):
-    """The image as a lazy Dask array where it is an OME-Zarr store, with its voxel size."""
+def _read_one(path: Path, keep_saturated: bool):
+    """The image (a lazy Dask array for an OME-Zarr store), its voxel size, and the mask of
+    unsaturated voxels (None if none is saturated, or ``--keep-saturated``)."""
     from bayesdeconv.io import ImageReadError, is_ome_zarr, read_image, read_ome_zarr
 
     if is_ome_zarr(path):
         image = read_ome_zarr(path)
         if image.axes not in ("yx", "zyx"):
             raise ImageReadError(f"{path} has axes {image.axes}: one image per run here")
-        return image.array.astype("float64"), image.voxel_size
+        return image.array.astype("float64"), image.voxel_size, None
     image = read_image(path)
-    return image.array, image.voxel_size if image.unit in ("um", None) else None
+    saturated = None if keep_saturated else image.saturated
+    mask = None if saturated is None or not saturated.any() else ~saturated
+    return image.array, image.voxel_size if image.unit == "um" else None, mask
 
 
 def _run_one(args: argparse.Namespace, psf) -> list[str]:
     import time
 
-    import numpy as np
-
-    from bayesdeconv.io import write_ome_zarr
+    from bayesdeconv.tiling.batch import complete, item_settings, run_item
+    from bayesdeconv.tiling.sources import BatchItem
 
     output = Path(args.output)
     if not str(output).lower().rstrip("/").endswith(ZARR_SUFFIX):
@@ -165,31 +171,31 @@ def _run_one(args: argparse.Namespace, psf) -> list[str]:
     if not output.parent.is_dir():
         raise CLIError(f"output directory {output.parent} does not exist")
     start = time.perf_counter()
-    array, voxel = _read_one(Path(args.input))
-    if args.voxel_size is not None:
-        voxel = tuple(args.voxel_size)
-    if args.tile is None:
-        from bayesdeconv.api import deconvolve
-
-        result = deconvolve(np.asarray(array), psf, progress=not args.quiet, **_options(args))
-        hyper = {k: float(v.mean) for k, v in result.hyperparameters.items()}
-        write_ome_zarr(output, {"mean": result.mean, "std": result.std}, voxel_size=voxel,
-                       attributes={"hyperparameters": hyper}, overwrite=True)  # fmt: skip
-        what = result.method
+    voxel = None if args.voxel_size is None else tuple(args.voxel_size)
+    if args.tile is None:  # one fit, as a batch of one
+        item = BatchItem(output.name, path=Path(args.input))
+        settings = item_settings(item, psf, _options(args), not args.keep_saturated, voxel)
+        if complete(output, settings):
+            return [f"{PROG}: {output} is complete (same input and settings); nothing to do"]
+        run_item(item, psf, output, _options(args), mask_saturated=not args.keep_saturated,
+                 voxel_size=voxel)  # fmt: skip
+        what = "one fit"
     else:
         from bayesdeconv.tiling import deconvolve_tiles
         from bayesdeconv.tiling.batch import close_client, cluster_client
 
-        tiled = deconvolve_tiles(array, psf, tile=args.tile, overlap=args.overlap,
+        array, file_voxel, mask = _read_one(Path(args.input), args.keep_saturated)
+        tiled = deconvolve_tiles(array, psf, tile=args.tile, overlap=args.overlap, mask=mask,
                                  progress=not args.quiet, **_options(args))  # fmt: skip
-        client = None
+        client, owned = None, False
         if args.scheduler is not None or args.workers is not None:
             client, owned = cluster_client(args.scheduler, args.workers)
         try:
-            tiled.to_ome_zarr(output, voxel_size=voxel, client=client, overwrite=True,
-                              retries=args.retries, progress=not args.quiet)  # fmt: skip
+            tiled.to_ome_zarr(output, voxel_size=voxel or file_voxel, client=client,
+                              overwrite=True, retries=args.retries,
+                              progress=not args.quiet)  # fmt: skip
         finally:
-            if client is not None and owned:
+            if owned:
                 close_client(client)
         what = f"{len(tiled.layout)} tiles"
     seconds = time.perf_counter() - start

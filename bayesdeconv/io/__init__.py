@@ -56,7 +56,12 @@ Modules
 from bayesdeconv.io.atomic import atomic_write, direct_writes, file_mode_for
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES, PathLike
 from bayesdeconv.io.image import ImageData, ImageReadError
-from bayesdeconv.io.ome_zarr import OmeZarrImage, is_ome_zarr, read_ome_zarr
+from bayesdeconv.io.ome_zarr import (
+    OmeZarrImage,
+    bayesdeconv_attributes,
+    is_ome_zarr,
+    read_ome_zarr,
+)
 from bayesdeconv.io.ome_zarr_writer import OmeZarrWriter, write_ome_zarr
 from bayesdeconv.io.read import read_image
 from bayesdeconv.io.write import write_image, write_npy, write_png, write_tiff
@@ -69,6 +74,7 @@ __all__ = [
     "OmeZarrWriter",
     "PathLike",
     "atomic_write",
+    "bayesdeconv_attributes",
     "direct_writes",
     "file_mode_for",
     "is_ome_zarr",

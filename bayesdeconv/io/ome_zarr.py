@@ -21,7 +21,7 @@ import numpy as np
 from bayesdeconv.io.formats import PathLike
 from bayesdeconv.io.image import ImageReadError
 
-__all__ = ["OmeZarrImage", "is_ome_zarr", "read_ome_zarr"]
+__all__ = ["OmeZarrImage", "bayesdeconv_attributes", "is_ome_zarr", "read_ome_zarr"]
 
 _INSTALL_HINT = 'OME-Zarr support needs zarr>=3 and dask: pip install "bayesdeconv[dask]"'
 _AXES = re.compile(r"t?c?z?yx")
@@ -134,6 +134,22 @@ def is_ome_zarr(path: PathLike) -> bool:
         return p.is_dir() and _multiscales(_group_attributes(p) or {}) is not None
     except Exception:  # unreadable or malformed metadata: not an OME-Zarr image
         return False
+
+
+def bayesdeconv_attributes(path: PathLike) -> dict[str, Any] | None:
+    """The ``"bayesdeconv"`` root attributes of a store this package wrote (settings,
+    precisions), ``{}`` for another OME-Zarr store, None if `path` is none. Reads only the
+    metadata (zarr is not needed) and raises no error."""
+    try:
+        attributes = _group_attributes(Path(path)) if Path(path).is_dir() else None
+    except Exception:  # unreadable or malformed metadata
+        return None
+    if attributes is None:
+        return None
+    if "ome" in attributes and isinstance(attributes["ome"], dict):  # NGFF 0.5
+        attributes = {**attributes, **attributes["ome"]}
+    own = attributes.get("bayesdeconv")
+    return dict(own) if isinstance(own, dict) else {}
 
 
 def read_ome_zarr(path: PathLike) -> OmeZarrImage:

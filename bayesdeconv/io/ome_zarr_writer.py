@@ -212,6 +212,17 @@ class OmeZarrWriter:
         atomic_write(partial / _RECORD, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         return w
 
+    @staticmethod
+    def pending_attributes(path: PathLike) -> dict[str, Any] | None:
+        """The attributes of an unfinished store for `path` (its partial directory), or None:
+        what a job about to resume can compare with its own settings."""
+        target = Path(path)
+        record = target.parent / f".{target.name}.partial" / _RECORD
+        try:
+            return dict(json.loads(record.read_text(encoding="utf-8"))["attributes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _stored_spec(self) -> dict[str, Any] | None:
         """The settings recorded in the partial store, or None."""
         try:

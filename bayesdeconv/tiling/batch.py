@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from bayesdeconv.io import read_ome_zarr
+from bayesdeconv.io import bayesdeconv_attributes
 from bayesdeconv.tiling.sources import BatchItem, batch_items
 
 __all__ = [
     "BatchReport",
     "close_client",
     "cluster_client",
+    "complete",
     "deconvolve_batch",
+    "item_settings",
     "output_path",
     "run_item",
 ]
@@ -60,39 +63,52 @@ def output_path(output: Path, item: BatchItem) -> Path:
     return Path(output) / f"{item.name}{SUFFIX}"
 
 
-def _settings(psf: np.ndarray, options: Mapping[str, Any]) -> dict:
-    """What a result depends on besides its input, as JSON (stored with it; compared on
-    rerun)."""
+def item_settings(
+    item: BatchItem,
+    psf: np.ndarray,
+    options: Mapping[str, Any],
+    mask_saturated: bool,
+    voxel_size: tuple[float, ...] | None = None,
+) -> dict:
+    """What ``item``'s result depends on, as JSON: the input (file, size, modification
+    time, time point; or the array's hash), the PSF, the options and the package version.
+    Stored with the result and compared on a rerun."""
+    from bayesdeconv import __version__
+
     digest = hashlib.sha256(np.ascontiguousarray(psf, dtype=np.float64).tobytes()).hexdigest()
-    return {"psf_sha256": digest[:16], "psf_shape": list(psf.shape),
+    return {"version": __version__, "input": item.fingerprint(), "psf_sha256": digest[:16],
+            "psf_shape": list(psf.shape), "mask_saturated": mask_saturated,
+            "voxel_size": None if voxel_size is None else list(voxel_size),
             **{k: repr(v) for k, v in sorted(options.items())}}  # fmt: skip
 
 
-def _complete(path: Path, settings: dict) -> bool | None:
+def complete(path: Path, settings: dict) -> bool | None:
     """True if ``path`` holds a finished result with these settings, None if it holds one
-    with others, False if there is none."""
+    with others (or something else), False if there is nothing."""
     if not path.exists():
         return False
-    try:
-        stored = read_ome_zarr(path).attributes.get("settings")
-    except (ValueError, OSError):
-        return None
+    stored = (bayesdeconv_attributes(path) or {}).get("settings")
     return True if stored == settings else None
 
 
 def run_item(
     item: BatchItem,
     psf: np.ndarray,
-    output: Path,
+    target: Path,
     options: Mapping[str, Any],
     *,
     tiling: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    mask_saturated: bool = True,
+    voxel_size: tuple[float, ...] | None = None,
 ) -> dict:
-    """Deconvolve one item and write ``OUTPUT/<name>.ome.zarr``; returns a short summary.
+    """Deconvolve one item and write the OME-Zarr store ``target`` (all or nothing; the
+    voxel size is the file's unless ``voxel_size`` is given); returns a short summary.
 
     Runs on a worker. ``tiling`` (``tile``, ``overlap``, ...) asks for
-    :func:`~bayesdeconv.tiling.deconvolve_tiles` (computed on the worker itself).
+    :func:`~bayesdeconv.tiling.deconvolve_tiles` (computed on the worker itself). Voxels at
+    the saturation value of the file's integer type are left out of the fit (as the command
+    line does for one image) unless ``mask_saturated`` is False.
     """
     import torch
 
@@ -102,27 +118,27 @@ def run_item(
     if threads is not None:
         torch.set_num_threads(int(threads))
     start = time.perf_counter()
-    try:
-        image = item.load()
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    settings = _settings(psf, {**options, **(tiling or {})})
+    settings = item_settings(item, psf, {**options, **(tiling or {})}, mask_saturated,
+                             voxel_size)  # fmt: skip
+    image = item.load()
     axes = "zyx"[-image.ndim :]
-    voxel = image.voxel_size if image.unit in ("um", None) else None
+    voxel = voxel_size or (image.voxel_size if image.unit == "um" else None)
+    saturated = image.saturated if mask_saturated else None
+    mask = None if saturated is None or not saturated.any() else ~saturated
     if tiling:
         from bayesdeconv.tiling.tiled import deconvolve_tiles
 
-        tiled = deconvolve_tiles(image.array, psf, progress=False, **tiling, **options)
+        tiled = deconvolve_tiles(image.array, psf, mask=mask, progress=False, **tiling,
+                                 **options)  # fmt: skip
         mean, std = tiled.compute(scheduler="sync")
         hyper = tiled.hyperparameters
     else:
         try:
-            result = deconvolve(image.array, psf, progress=False, **options)
+            result = deconvolve(image.array, psf, mask=mask, progress=False, **options)
         except ValueError as exc:
             raise ValueError(f"{item.name}: {exc}") from None
         mean, std = result.mean, result.std
         hyper = {k: float(v.mean) for k, v in result.hyperparameters.items()}
-    target = output_path(output, item)
     writer = OmeZarrWriter.create(
         target, mean.shape, axes=axes, voxel_size=voxel, resume=False, overwrite=True,
         attributes={"settings": settings, "hyperparameters": hyper, "source": item.name},
@@ -142,11 +158,19 @@ def cluster_client(client, workers: int | None, threads: int = 1):
 
     if client is not None:
         return (Client(client), True) if isinstance(client, str) else (client, False)
+    import dask
+
     n = workers or max(1, (os.cpu_count() or 1) // threads)
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=40,
-    )  # fmt: skip
+    # Dask's workers start with MALLOC_TRIM_THRESHOLD_=65536, which makes every large
+    # allocation a fresh mmap: our fits ran 3.6x slower in such a worker (22 s against 6 s
+    # for a 256² fit, benchmarks/README.md). The workers keep glibc's adaptive default.
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    environ = {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            silence_logs=40,
+        )  # fmt: skip
     return Client(cluster), True
 
 
@@ -170,6 +194,7 @@ def deconvolve_batch(
     tile: int | tuple[int, ...] | None = None,
     overlap: int | tuple[int, ...] | None = None,
     normalise_psf: bool = False,
+    mask_saturated: bool = True,
     progress: bool = True,
     **options,
 ) -> BatchReport:
@@ -198,6 +223,9 @@ def deconvolve_batch(
         Fit every item tile by tile (:func:`~bayesdeconv.tiling.deconvolve_tiles`).
     normalise_psf, progress
         As for :func:`~bayesdeconv.deconvolve`; the progress bar counts items.
+    mask_saturated : bool
+        Leave out voxels at the saturation value of a file's integer type (as the command
+        line does for one image; ``--keep-saturated`` turns it off).
     **options
         Passed to each item's fit (``prior``, ``noise``, ``method``, ``std``, ``steps``, ...).
 
@@ -212,18 +240,21 @@ def deconvolve_batch(
 
     start = time.perf_counter()
     psf = check_psf(psf, normalise=normalise_psf, normalise_option="normalise_psf")
+    if overlap is not None and tile is None:
+        raise ValueError("overlap is used only with tile")
     items = batch_items(source)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    tiling = None if tile is None else {"tile": tile, "overlap": overlap}
-    settings = _settings(psf, {**options, **(tiling or {})})
     for item in items:
         if item.path is not None and output_path(output, item).resolve() == item.path.resolve():
             raise ValueError(f"the result for {item.path} would overwrite it; use another output")
+    tiling = None if tile is None else {"tile": tile, "overlap": overlap}
+    run = {"tiling": tiling, "threads": threads, "mask_saturated": mask_saturated}
+    output.mkdir(parents=True, exist_ok=True)
     report = BatchReport()
     todo = []
     for item in items:
-        state = _complete(output_path(output, item), settings)
+        settings = item_settings(item, psf, {**options, **(tiling or {})}, mask_saturated)
+        state = complete(output_path(output, item), settings)
         if state is True:
             report.skipped.append(item.name)
         elif state is None:
@@ -235,13 +266,10 @@ def deconvolve_batch(
             todo.append(item)
     bar = tqdm(total=len(todo), desc="images", unit="image", disable=not progress)
     try:
-        if not todo:
-            pass
-        elif client == "sync":
-            _run_here(todo, psf, output, options, tiling, threads, retries, report, bar)
-        else:
-            _run_cluster(todo, psf, output, options, tiling, threads, retries, report, bar,
-                         client, workers)  # fmt: skip
+        if client == "sync":
+            _run_here(todo, psf, output, options, run, retries, report, bar)
+        elif todo:  # no cluster to start for nothing
+            _run_cluster(todo, psf, output, options, run, retries, report, bar, client, workers)
     finally:
         bar.close()
     report.seconds = time.perf_counter() - start
@@ -253,11 +281,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _run_here(todo, psf, output, options, tiling, threads, retries, report, bar) -> None:
+def _run_here(todo, psf, output, options, run, retries, report, bar) -> None:
     for item in todo:
         for attempt in range(retries + 1):
             try:
-                run_item(item, psf, output, options, tiling=tiling, threads=threads)
+                run_item(item, psf, output_path(output, item), options, **run)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001 (any failure is reported, not fatal)
@@ -269,16 +297,17 @@ def _run_here(todo, psf, output, options, tiling, threads, retries, report, bar)
         bar.update()
 
 
-def _run_cluster(todo, psf, output, options, tiling, threads, retries, report, bar, client,
-                 workers) -> None:  # fmt: skip
+def _run_cluster(todo, psf, output, options, run, retries, report, bar, client, workers) -> None:
     from distributed import as_completed
 
-    client, owned = cluster_client(client, workers, threads)
+    client, owned = cluster_client(client, workers, run["threads"])
     try:
         psf_future = client.scatter(psf, broadcast=True)
         futures = {
-            client.submit(run_item, item, psf_future, output, dict(options), tiling=tiling,
-                          threads=threads, retries=retries, key=f"bayesdeconv-{item.name}",
+            client.submit(run_item, item, psf_future, output_path(output, item), dict(options),
+                          **run,
+                          retries=retries,
+                          key=f"bayesdeconv-{item.name}-{uuid.uuid4().hex[:12]}",
                           pure=False): item  # fmt: skip
             for item in todo
         }

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tile", "TileLayout"]
+__all__ = ["Tile", "TileLayout", "per_axis"]
 
 
-def _per_axis(value, shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+def per_axis(value, shape: tuple[int, ...], name: str) -> tuple[int, ...]:
     values = (value,) * len(shape) if np.isscalar(value) else tuple(value)
     if len(values) != len(shape):
         raise ValueError(f"{name} has {len(values)} entries but the image has {len(shape)} axes")
@@ -71,11 +71,11 @@ class TileLayout:
 
     def __init__(self, shape, tile, overlap, *, psf_shape: Sequence[int] | None = None) -> None:
         self.shape = tuple(int(s) for s in shape)
-        tile = _per_axis(tile, self.shape, "tile")
+        tile = per_axis(tile, self.shape, "tile")
         if min(tile) < 1:
             raise ValueError(f"tile sizes must be positive, got {tile}")
         self.tile = tuple(min(t, s) for t, s in zip(tile, self.shape, strict=True))
-        overlap = _per_axis(overlap, self.shape, "overlap")
+        overlap = per_axis(overlap, self.shape, "overlap")
         self.split = tuple(t < s for t, s in zip(self.tile, self.shape, strict=True))
         self.overlap = tuple(
             o if split else 0 for o, split in zip(overlap, self.split, strict=True)

@@ -7,13 +7,22 @@ comes (on the worker that processes it), so a batch of any size never sits in me
 from __future__ import annotations
 
 import glob as _glob
+import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bayesdeconv.io import ImageData, ImageReadError, is_ome_zarr, read_image, read_ome_zarr
+from bayesdeconv.io import (
+    ImageData,
+    ImageReadError,
+    bayesdeconv_attributes,
+    is_ome_zarr,
+    read_image,
+    read_ome_zarr,
+)
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES
 
 __all__ = ["BatchItem", "batch_items", "is_batch_source"]
@@ -42,6 +51,17 @@ class BatchItem:
     index: int | None = None
     array: np.ndarray | None = None
 
+    def fingerprint(self) -> list:
+        """What identifies the input: the file's path, size and modification time (the
+        newest of a store's top-level entries) and the time point, or the array's hash."""
+        if self.array is not None:
+            data = np.ascontiguousarray(self.array)
+            return ["array", list(data.shape), hashlib.sha256(data.tobytes()).hexdigest()[:16]]
+        path = Path(self.path)  # a store: its top-level entries (folders change with theirs)
+        stats = [path.stat()] if path.is_file() else [p.stat() for p in path.iterdir()]
+        newest = max((st.st_mtime_ns for st in stats), default=0)
+        return [str(path.resolve()), sum(st.st_size for st in stats), newest, self.index]
+
     def load(self) -> ImageData:
         """The image (read now), with its voxel size where the file records one."""
         if self.array is not None:
@@ -59,12 +79,16 @@ def _series_length(path: Path) -> int | None:
     if path.suffix.lower() in (".tif", ".tiff") and path.is_file():
         import tifffile
 
+        log = logging.getLogger("tifffile")
+        was, log.disabled = log.disabled, True  # a probe: the reader reports problems
         try:
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 axes, shape = str(series.axes).upper(), tuple(series.shape)
         except Exception as exc:  # noqa: BLE001 (tifffile raises many types)
             raise ImageReadError(f"cannot read {path}: {exc}") from None
+        finally:
+            log.disabled = was
         if axes[:1] in ("T", "I") and len(shape) >= 3 and axes[1:] in ("ZYX", "YX", "QYX"):
             return int(shape[0]) if axes[0] == "T" or len(shape) == 4 else None
     return None
@@ -118,8 +142,14 @@ def _files(pattern_or_folder) -> list[Path]:
         p
         for p in candidates
         if not p.name.startswith(".")
-        and (is_ome_zarr(p) or (p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
+        and (_input_store(p) or (p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
     ]
+
+
+def _input_store(path: Path) -> bool:
+    """An OME-Zarr store that is not a result of this package (results are never inputs, so
+    a rerun into the input folder does not take its own outputs for images)."""
+    return is_ome_zarr(path) and "settings" not in (bayesdeconv_attributes(path) or {})
 
 
 def _stem(path: Path) -> str:

@@ -8,8 +8,9 @@ Two phases, each unit of work recorded as done in the store's partial directory:
 2. every output block (a tile's core) is blended from its contributors' saved fits and
    written into the ``mean`` and ``std`` images.
 
-An interrupted job rerun with the same settings skips the finished tiles and blocks; the store
-appears at its path only when complete (:class:`~bayesdeconv.io.OmeZarrWriter`). Memory stays
+An interrupted job rerun with the same settings skips the finished tiles and blocks, and keeps
+the precisions the first run learned; a finished one returns at once. The store appears at its
+path only when complete (:class:`~bayesdeconv.io.OmeZarrWriter`). Memory stays
 at a few tiles: no phase holds the whole image.
 """
 
@@ -36,8 +37,12 @@ TILE_CACHE = ".bayesdeconv-tiles"
 def tiled_settings(result: TiledResult) -> dict[str, Any]:
     """What the tiled result depends on besides the pixels (JSON), stored with it and compared
     when a job resumes."""
+    from bayesdeconv import __version__
+
     psf = np.ascontiguousarray(result.psf, dtype=np.float64)
     return {
+        "version": __version__,
+        "data": result.digest,
         "shape": list(result.layout.shape),
         "tile": list(result.layout.tile),
         "overlap": list(result.layout.overlap),
@@ -47,6 +52,25 @@ def tiled_settings(result: TiledResult) -> dict[str, Any]:
         "hyperparameters": {k: float(v) for k, v in sorted(result.hyperparameters.items())},
         "options": {k: repr(v) for k, v in sorted(result.options.items())},
     }
+
+
+def _resumable(result: TiledResult, path: Path) -> TiledResult:
+    """``result`` with the precisions of an earlier run of the same job at ``path`` (a
+    finished store or an interrupted one), so that a rerun neither mixes tiles fitted with
+    different precisions nor throws finished tiles away when learning them again gives
+    slightly different numbers."""
+    from bayesdeconv.io import OmeZarrWriter, bayesdeconv_attributes
+
+    if not result.calibration:  # precisions given, nothing learned
+        return result
+    for attributes in (bayesdeconv_attributes(path), OmeZarrWriter.pending_attributes(path)):
+        stored = (attributes or {}).get("settings") or {}
+        if set(stored.get("hyperparameters", ())) != set(result.hyperparameters):
+            continue
+        candidate = result.with_hyperparameters(stored["hyperparameters"])
+        if tiled_settings(candidate) == stored:  # the same job but for the precisions
+            return candidate
+    return result
 
 
 def _save(fit: np.ndarray, path: str) -> str:
@@ -89,7 +113,8 @@ def write_tiled(
         Further attempts of a failing tile; then its error (naming the tile) is raised, and
         a rerun resumes from the tiles already done.
     overwrite : bool
-        Replace an existing store at ``path`` (only once the new one is complete).
+        Replace an existing store at ``path`` written with other settings (only once the new
+        one is complete). A store of this very job (same settings and data) is kept as it is.
     progress : bool
         A progress bar over the tiles.
 
@@ -100,14 +125,18 @@ def write_tiled(
     """
     from tqdm.auto import tqdm
 
-    from bayesdeconv.io import OmeZarrWriter
+    from bayesdeconv.io import OmeZarrWriter, bayesdeconv_attributes
     from bayesdeconv.tiling.tiled import blend
 
+    path = Path(path)
+    result = _resumable(result, path)
     layout = result.layout
     settings = tiled_settings(result)
+    if (bayesdeconv_attributes(path) or {}).get("settings") == settings:
+        return path  # this job finished before
     writer = OmeZarrWriter.create(
-        Path(path), layout.shape, axes="zyx"[-len(layout.shape) :], voxel_size=voxel_size,
-        chunks=layout.tile, attributes={"settings": settings, **(attributes or {})},
+        path, layout.shape, axes="zyx"[-len(layout.shape) :], voxel_size=voxel_size,
+        chunks=layout.tile, attributes={**(attributes or {}), "settings": settings},
         resume=True, overwrite=overwrite,
     )  # fmt: skip
     cache = writer.partial_path / TILE_CACHE
@@ -146,7 +175,7 @@ def write_tiled(
     for tile in layout.tiles:  # phase 2: blend the saved fits block by block
         if writer.is_done(f"block-{tile.key}"):
             continue
-        fits = {c.key: np.load(saved(c), mmap_mode="r") for c in layout.contributors(tile)}
+        fits = {c.key: np.load(saved(c)) for c in layout.contributors(tile)}
         blended = blend(layout, tile, fits)
         writer.write("mean", tile.core, blended[0])
         writer.write("std", tile.core, blended[1])

@@ -21,7 +21,9 @@ that an interrupted job resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +36,7 @@ from bayesdeconv.api import deconvolve, default_prior, image_prior
 from bayesdeconv.physics.psf import check_psf
 from bayesdeconv.psf_priors import PSFPrior
 from bayesdeconv.registry import LIKELIHOODS
-from bayesdeconv.tiling.layout import Tile, TileLayout
+from bayesdeconv.tiling.layout import Tile, TileLayout, per_axis
 
 __all__ = ["TiledResult", "blend", "deconvolve_tiles", "fit_tile"]
 
@@ -51,6 +53,12 @@ def _as_dask(array, chunks, name: str) -> da.Array:
     return da.from_array(array, chunks=chunks)
 
 
+_ONE_FIT_AT_A_TIME = threading.Lock()
+"""Pyro's model stack and parameter store and torch's generators are global to a process, so
+fits in threads of one process take turns (each uses torch's own threads); processes and
+cluster workers fit in parallel."""
+
+
 def fit_tile(block, mask, psf, prior, noise, options: Mapping[str, Any], key: str) -> np.ndarray:
     """Fit one tile: ``(2, *extent)`` with the posterior mean and variance.
 
@@ -64,9 +72,14 @@ def fit_tile(block, mask, psf, prior, noise, options: Mapping[str, Any], key: st
             int(i) * 7919**n for n, i in enumerate(key.split("-"))
         )
     try:
-        result = deconvolve(block, psf, prior=prior, noise=noise, mask=mask, progress=False, **opts)
+        with _ONE_FIT_AT_A_TIME:
+            result = deconvolve(
+                block, psf, prior=prior, noise=noise, mask=mask, progress=False, **opts
+            )
     except ValueError as exc:
         raise ValueError(f"tile {key}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (any failure names its tile)
+        raise RuntimeError(f"tile {key}: {type(exc).__name__}: {exc}") from exc
     return np.stack([result.mean, result.std**2])
 
 
@@ -107,7 +120,7 @@ class TiledResult:
     ----------
     mean, std : dask.array.Array
         Blended posterior mean and std, chunked by the tile cores; nothing is fitted until
-        they are computed (``.compute()``, ``dask.compute(result.mean, result.std)``, or
+        they are computed (:meth:`compute`, ``dask.compute(result.mean, result.std)``, or
         :meth:`to_ome_zarr`).
     layout : TileLayout
         Tiles, overlaps and blending weights.
@@ -117,6 +130,14 @@ class TiledResult:
         The components with those precisions held fixed.
     calibration : tuple of str
         Keys of the tiles the precisions were learned on (empty if they were given).
+    digest : str
+        A hash of the calibration tiles' pixels and of the mask: with the settings, what
+        :meth:`to_ome_zarr` compares before it resumes an interrupted job.
+
+    Notes
+    -----
+    Compute ``mean`` and ``std`` together (:meth:`compute`, or ``dask.compute(r.mean,
+    r.std)``): computing them one after the other fits every tile twice.
     """
 
     image: da.Array
@@ -128,13 +149,27 @@ class TiledResult:
     hyperparameters: dict[str, float]
     calibration: tuple[str, ...]
     options: Mapping[str, Any]
+    digest: str = ""
+
+    @property
+    def _shared(self) -> tuple:
+        """The PSF, prior, noise and options as one graph entry each (not copied per task)."""
+        cached = self.__dict__.get("_shared_keys")
+        if cached is None:
+            cached = tuple(
+                dask.delayed(value, pure=True, name=f"bayesdeconv-{what}-{self._token}")
+                for what, value in (("psf", self.psf), ("prior", self.prior),
+                                    ("noise", self.noise), ("options", dict(self.options)))
+            )  # fmt: skip
+            self.__dict__["_shared_keys"] = cached
+        return cached
 
     def fit_graph(self, tile: Tile):
         """The delayed fit of one tile."""
         mask = None if self.mask is None else self.mask[tile.extent]
+        psf, prior, noise, options = self._shared
         return dask.delayed(fit_tile, pure=True)(
-            self.image[tile.extent], mask, self.psf, self.prior, self.noise,
-            dict(self.options), tile.key,
+            self.image[tile.extent], mask, psf, prior, noise, options, tile.key,
             dask_key_name=f"bayesdeconv-tile-{tile.key}-{self._token}",
         )  # fmt: skip
 
@@ -168,9 +203,19 @@ class TiledResult:
         return self._stacked[1]
 
     def compute(self, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, std)`` as NumPy arrays (the whole image in memory)."""
+        """``(mean, std)`` as NumPy arrays (the whole image in memory), every tile fitted
+        once; ``kwargs`` go to :func:`dask.compute` (default ``scheduler="sync"``: one tile
+        after another, each with all of torch's threads)."""
+        kwargs.setdefault("scheduler", "sync")
         mean, std = dask.compute(self.mean, self.std, **kwargs)
         return mean, std
+
+    def with_hyperparameters(self, values: Mapping[str, float]) -> TiledResult:
+        """The same tiling with other shared precisions (nothing fitted yet)."""
+        prior, noise = _hold_fixed(self.prior, self.noise, values)
+        return dataclasses.replace(
+            self, prior=prior, noise=noise, hyperparameters={k: float(v) for k, v in values.items()}
+        )
 
     def to_ome_zarr(self, path, **kwargs):
         """Write ``mean`` and ``std`` to an OME-Zarr store, resumably
@@ -233,8 +278,8 @@ def deconvolve_tiles(
         ``True`` where observed, as for :func:`~bayesdeconv.deconvolve`.
     hyperparameters : dict, optional
         Precisions to hold fixed in every tile (site name → value, e.g.
-        ``{"noise_precision": 1e4, "image_precision": 30.0}``). Default: learned on
-        ``calibration_tiles`` tiles spread over the image and pooled (geometric mean); a
+        ``{"noise_precision": 1e4, "image_precision": 30.0}``). Those not given are learned
+        on ``calibration_tiles`` tiles spread over the image and pooled (geometric mean); a
         noise model measured on the image (``"poisson-gaussian"``) is calibrated on the
         calibration tile of the widest intensity range.
     prior, noise, normalise_psf
@@ -259,7 +304,7 @@ def deconvolve_tiles(
     >>> from bayesdeconv.physics.psf import gaussian_psf
     >>> image = np.random.default_rng(0).random((96, 96))
     >>> tiled = deconvolve_tiles(image, gaussian_psf(5, 1.0), tile=48, progress=False)
-    >>> mean, std = tiled.compute()
+    >>> mean, std = tiled.compute()  # or tiled.to_ome_zarr("out.ome.zarr")
     >>> mean.shape, sorted(tiled.hyperparameters)
     ((96, 96), ['image_precision', 'noise_precision'])
     """
@@ -277,11 +322,13 @@ def deconvolve_tiles(
     psf = check_psf(
         psf, image_shape=image.shape, normalise=normalise_psf, normalise_option="normalise_psf"
     )
+    tiles = per_axis(tile, image.shape, "tile")
+    for axis, (t, k, n) in enumerate(zip(tiles, psf.shape, image.shape, strict=True)):
+        if t < n and t < k:
+            raise ValueError(f"tile {t} along axis {axis} is smaller than the PSF ({k} pixels)")
     if overlap is None:
-        overlap = tuple(2 * s for s in psf.shape)
-        tiles = (tile,) * image.ndim if np.isscalar(tile) else tuple(tile)
-        overlap = tuple(min(o, int(t)) for o, t in zip(overlap, tiles, strict=True))
-    layout = TileLayout(image.shape, tile, overlap, psf_shape=psf.shape)
+        overlap = tuple(min(2 * k, t) for k, t in zip(psf.shape, tiles, strict=True))
+    layout = TileLayout(image.shape, tiles, overlap, psf_shape=psf.shape)
     image = _as_dask(image, layout.chunks, "image")
     if mask is not None:
         if tuple(np.shape(mask)) != image.shape:
@@ -296,19 +343,27 @@ def deconvolve_tiles(
     widest_mask = None if mask is None else np.asarray(mask[widest.extent])
     noise_obj = LIKELIHOODS.resolve(noise).calibrate(blocks[widest.key], widest_mask)
     prior_obj = image_prior(default_prior(noise_obj) if prior is None else prior)
-    if hyperparameters is None:
-        hyperparameters = _learn_shared(
-            picks, blocks, mask, psf, prior_obj, noise_obj, options, progress
-        )
-        calibration = tuple(t.key for t in picks)
-    else:
-        hyperparameters = {str(k): float(v) for k, v in hyperparameters.items()}
-        calibration = ()
-    prior_obj, noise_obj = _hold_fixed(prior_obj, noise_obj, hyperparameters)
+    given = {str(k): float(v) for k, v in (hyperparameters or {}).items()}
+    prior_obj, noise_obj = _hold_fixed(prior_obj, noise_obj, given)
+    learned = _learn_shared(picks, blocks, mask, psf, prior_obj, noise_obj, options, progress)
+    prior_obj, noise_obj = _hold_fixed(prior_obj, noise_obj, learned)
+    calibration = tuple(t.key for t in picks) if learned else ()
     return TiledResult(
-        image, mask, psf, layout, prior_obj, noise_obj, hyperparameters, calibration,
-        dict(options),
+        image, mask, psf, layout, prior_obj, noise_obj, {**given, **learned}, calibration,
+        dict(options), _digest(blocks, mask),
     )  # fmt: skip
+
+
+def _digest(blocks: Mapping[str, np.ndarray], mask: da.Array | None) -> str:
+    """A short hash of the calibration tiles' pixels and of the whole mask."""
+    h = hashlib.sha256()
+    for key in sorted(blocks):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(blocks[key]).tobytes())
+    if mask is not None:
+        for block in mask.to_delayed().ravel():  # one chunk in memory at a time
+            h.update(np.packbits(np.asarray(block.compute(scheduler="sync"))).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _learn_shared(picks, blocks, mask, psf, prior, noise, options, progress) -> dict:

@@ -49,6 +49,17 @@ def test_tiled_single_image_into_ome_zarr(folder):
                  "--quiet"]) == 0  # fmt: skip
 
 
+def test_a_finished_single_image_is_not_recomputed(folder, capsys):
+    args = ["deconvolve", "big.npy", "-o", "one.ome.zarr", "--psf", "psf.npy"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert main([*args, "--voxel-size", "0.2,0.1"]) == 0  # other settings: replaced
+    assert "nothing to do" not in capsys.readouterr().out
+    assert read_ome_zarr(folder / "one.ome.zarr").voxel_size == (0.2, 0.1)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

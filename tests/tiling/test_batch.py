@@ -59,7 +59,7 @@ def test_local_cluster_batch(tmp_path):
 
     arrays = _images(tmp_path / "in", n=2)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+                      dashboard_address=":0") as cluster, Client(cluster) as client:  # fmt: skip
         report = deconvolve_batch(arrays, PSF, tmp_path / "out", client=client,
                                   progress=False, **OPTIONS)  # fmt: skip
     assert sorted(report.written) == ["img0", "img1"] and report.ok
@@ -86,7 +86,35 @@ def test_bad_batches_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no image"):
         deconvolve_batch(tmp_path / "empty", PSF, tmp_path / "out", client="sync")
     _images(tmp_path / "in", n=1)
-    np.save(tmp_path / "in" / "x.npy", np.ones((30, 30)))
-    with pytest.raises(ValueError, match="overwrite"):
-        write_ome_zarr(tmp_path / "in" / "y.ome.zarr", {"mean": np.ones((30, 30))})
+    write_ome_zarr(tmp_path / "in" / "y.ome.zarr", {"mean": np.ones((30, 30))})
+    with pytest.raises(ValueError, match="overwrite"):  # y's result would be y itself
         deconvolve_batch(tmp_path / "in", PSF, tmp_path / "in", client="sync")
+    with pytest.raises(ValueError, match="only with tile"):
+        deconvolve_batch(tmp_path / "in", PSF, tmp_path / "out", overlap=8, client="sync")
+    assert not (tmp_path / "out").exists()  # nothing created before the checks
+
+
+def test_results_in_the_input_folder_are_not_inputs_on_a_rerun(tmp_path):
+    _images(tmp_path / "in", n=2)
+    first = deconvolve_batch(tmp_path / "in", PSF, tmp_path / "in", client="sync",
+                             progress=False, **OPTIONS)  # fmt: skip
+    again = deconvolve_batch(tmp_path / "in", PSF, tmp_path / "in", client="sync",
+                             progress=False, **OPTIONS)  # fmt: skip
+    assert sorted(first.written) == sorted(again.skipped) == ["img0", "img1"]
+
+
+def test_an_item_in_flight_is_redone_and_a_changed_input_is_not_skipped(tmp_path):
+    from bayesdeconv.io import OmeZarrWriter
+
+    _images(tmp_path / "in", n=2)
+    out = tmp_path / "out"
+    deconvolve_batch(tmp_path / "in", PSF, out, client="sync", progress=False, **OPTIONS)
+    # img1 as if the batch had stopped while writing it: its partial store only
+    (out / "img1.ome.zarr").rename(tmp_path / "gone")
+    OmeZarrWriter.create(out / "img1.ome.zarr", (40, 48), axes="yx", resume=False)
+    np.save(tmp_path / "in" / "img0.npy", np.ones((40, 48)))  # a new input under an old name
+    again = deconvolve_batch(tmp_path / "in", PSF, out, client="sync", progress=False,
+                             **OPTIONS)  # fmt: skip
+    assert again.written == ["img1"] and not again.skipped
+    assert "other settings" in again.failed["img0"]
+    assert not any(p.name.endswith(".partial") for p in out.iterdir())

@@ -66,6 +66,21 @@ def test_shared_precisions_are_pooled_from_calibration_tiles(case):
     assert not tiled.prior.learned and not tiled.noise.learned
 
 
+def test_threads_give_the_sync_result(case):
+    y, psf, tiled, mean, std, _, _ = case
+    threaded = tiled.with_hyperparameters(tiled.hyperparameters).compute(scheduler="threads")
+    np.testing.assert_allclose(threaded[0], mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(threaded[1], std, rtol=0, atol=1e-12)
+
+
+def test_precisions_not_given_are_learned(case):
+    y, psf, tiled, _, _, _, _ = case
+    part = deconvolve_tiles(y, psf, tile=56, hyperparameters={"noise_precision": 1e4},
+                            progress=False)  # fmt: skip
+    assert part.hyperparameters["noise_precision"] == 1e4 and part.calibration
+    assert "image_precision" in part.hyperparameters and not part.prior.learned
+
+
 def test_given_precisions_skip_calibration(case):
     y, psf, _, _, _, _, _ = case
     given = {"noise_precision": 1e4, "image_precision": 30.0}
@@ -110,6 +125,10 @@ def test_bad_input_is_refused_and_a_failing_tile_is_named():
     y = np.random.default_rng(0).random((64, 64))
     with pytest.raises(ValueError, match="smaller than the PSF"):
         deconvolve_tiles(y, psf, tile=32, overlap=4, progress=False)
+    with pytest.raises(ValueError, match="tile 5 along axis 0 is smaller than the PSF"):
+        deconvolve_tiles(y, psf, tile=(5, 32), progress=False)
+    with pytest.raises(ValueError, match="entries"):
+        deconvolve_tiles(y, psf, tile=(32, 32, 32), progress=False)
     with pytest.raises(ValueError, match="known PSF"):
         deconvolve_tiles(y, None, tile=32, progress=False)
     with pytest.raises(ValueError, match="boundary='valid'"):

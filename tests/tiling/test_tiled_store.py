@@ -31,8 +31,10 @@ def test_store_equals_the_lazy_result(image, tmp_path):
     assert stored.voxel_size == (0.1, 0.1)
     assert stored.attributes["settings"]["hyperparameters"] == HYPER
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
-    with pytest.raises(FileExistsError):
-        result.to_ome_zarr(path, progress=False)
+    assert result.to_ome_zarr(path, progress=False) == path  # this job is done: kept
+    other = result.with_hyperparameters({**HYPER, "image_precision": 40.0})
+    with pytest.raises(FileExistsError):  # another job does not replace it unasked
+        other.to_ome_zarr(path, progress=False)
 
 
 def test_interrupted_job_resumes_without_refitting(image, tmp_path, monkeypatch):
@@ -59,3 +61,38 @@ def test_interrupted_job_resumes_without_refitting(image, tmp_path, monkeypatch)
     assert len(done) == 4 and sorted(calls + done) == sorted(t.key for t in again.layout.tiles)
     mean, _ = again.compute()
     np.testing.assert_allclose(np.asarray(read_ome_zarr(path).array), mean, atol=1e-6)
+
+
+def test_a_rerun_keeps_the_first_runs_learned_precisions(image, tmp_path, monkeypatch):
+    """Learning the precisions again may give other digits (another thread count, SVI):
+    the resumed job keeps the first run's and refits nothing already done."""
+    real_fit, real_pooled = tiled.fit_tile, tiled._pooled
+    calls = []
+
+    def interrupted(*args):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(args[-1])
+        return real_fit(*args)
+
+    def learned():
+        return deconvolve_tiles(image, gaussian_psf(5, 1.0), tile=24, overlap=8,
+                                std="family", progress=False)  # fmt: skip
+
+    path = tmp_path / "out.ome.zarr"
+    monkeypatch.setattr(tiled, "fit_tile", interrupted)
+    first = learned()
+    with pytest.raises(KeyboardInterrupt):
+        first.to_ome_zarr(path, progress=False)
+    calls.clear()
+    monkeypatch.setattr(tiled, "fit_tile", lambda *a: calls.append(a[-1]) or real_fit(*a))
+    monkeypatch.setattr(tiled, "_pooled", lambda v: 1.01 * real_pooled(v))
+    second = learned()
+    assert second.hyperparameters != first.hyperparameters
+    second.to_ome_zarr(path, progress=False)
+    assert len(calls) == len(second.layout) - 3
+    stored = read_ome_zarr(path).attributes["settings"]["hyperparameters"]
+    assert stored == pytest.approx(first.hyperparameters, rel=1e-12)
+    calls.clear()
+    learned().to_ome_zarr(path, progress=False)  # finished: nothing to do
+    assert calls == []
