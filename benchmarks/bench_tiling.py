@@ -163,8 +163,23 @@ def main(argv=None) -> None:
             action="store_true",
             help="sizes that finish in ~12 min on 2 cores (stated in the results)",
         )
+        parser.add_argument("--batch-only", metavar="N", type=int,
+                            help="only the batch part, N images (bench_tiling_batch.md)")
 
     args = parse_args(__doc__.splitlines()[0], argv, extra)
+    if args.batch_only:
+        bat = batch(2 if args.smoke else args.batch_only, 32 if args.smoke else 256, 2)
+        write_results(
+            "bench_tiling_batch", smoke=args.smoke, config={"environment": environment()},
+            results={"batch": bat}, summary={"batch_speedup": bat["speedup"]},
+            markdown_body=markdown_table(
+                ["images", "size", "workers", "loop s/image", "cluster s/image", "speed-up"],
+                [[bat["images"], bat["size"], bat["workers"], bat["loop_per_image_s"],
+                  bat["cluster_per_image_s"], bat["speedup"]]]),
+            title="Batch throughput: LocalCluster against the plain loop",
+        )  # fmt: skip
+        print(bat)
+        return
     if args.session and not args.smoke:
         seams = [seamlessness((1024, 1024), 256), seamlessness((32, 256, 256), 128, "family")]
         mem = memory((32, 512, 512), 256, [1, 2])
