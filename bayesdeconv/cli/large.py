@@ -141,20 +141,21 @@ def _run_batch(args: argparse.Namespace, psf) -> list[str]:
     return [f"{PROG}: {report}; results in {output}"]
 
 
-def _read_one(path: Path, keep_saturated: bool):
+def _read_one(args: argparse.Namespace):
     """The image (a lazy Dask array for an OME-Zarr store), its voxel size, and the mask of
-    unsaturated voxels (None if none is saturated, or ``--keep-saturated``)."""
+    unsaturated voxels (as for one TIFF: :func:`~bayesdeconv.cli.microscope.saturation_mask`)."""
+    from bayesdeconv.cli.microscope import saturation_mask
     from bayesdeconv.io import ImageReadError, is_ome_zarr, read_image, read_ome_zarr
 
+    path = Path(args.input)
     if is_ome_zarr(path):
         image = read_ome_zarr(path)
         if image.axes not in ("yx", "zyx"):
             raise ImageReadError(f"{path} has axes {image.axes}: one image per run here")
         return image.array.astype("float64"), image.voxel_size, None
     image = read_image(path)
-    saturated = None if keep_saturated else image.saturated
-    mask = None if saturated is None or not saturated.any() else ~saturated
-    return image.array, image.voxel_size if image.unit == "um" else None, mask
+    voxel = image.voxel_size if image.unit == "um" else None
+    return image.array, voxel, saturation_mask(args, image, None)
 
 
 def _run_one(args: argparse.Namespace, psf) -> list[str]:
@@ -184,7 +185,7 @@ def _run_one(args: argparse.Namespace, psf) -> list[str]:
         from bayesdeconv.tiling import deconvolve_tiles
         from bayesdeconv.tiling.batch import close_client, cluster_client
 
-        array, file_voxel, mask = _read_one(Path(args.input), args.keep_saturated)
+        array, file_voxel, mask = _read_one(args)
         tiled = deconvolve_tiles(array, psf, tile=args.tile, overlap=args.overlap, mask=mask,
                                  progress=not args.quiet, **_options(args))  # fmt: skip
         client, owned = None, False

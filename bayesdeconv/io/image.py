@@ -72,6 +72,13 @@ class ImageData:
         return self.array >= self.saturation
 
     @property
+    def unsaturated(self) -> np.ndarray | None:
+        """The observation mask without the saturated voxels (True = use), or None when no
+        voxel is saturated."""
+        saturated = self.saturated
+        return None if saturated is None or not saturated.any() else ~saturated
+
+    @property
     def ndim(self) -> int:
         """Number of image axes (2 or 3)."""
         return int(self.array.ndim)

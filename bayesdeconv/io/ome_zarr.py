@@ -142,7 +142,7 @@ def bayesdeconv_attributes(path: PathLike) -> dict[str, Any] | None:
     metadata (zarr is not needed) and raises no error."""
     try:
         attributes = _group_attributes(Path(path)) if Path(path).is_dir() else None
-    except Exception:  # unreadable or malformed metadata
+    except (OSError, ValueError, TypeError):  # unreadable or malformed metadata
         return None
     if attributes is None:
         return None

@@ -10,7 +10,6 @@ completes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bayesdeconv.io import bayesdeconv_attributes
-from bayesdeconv.tiling.sources import BatchItem, batch_items
+from bayesdeconv.tiling.sources import BatchItem, array_digest, batch_items
 
 __all__ = [
     "BatchReport",
@@ -75,8 +74,8 @@ def item_settings(
     Stored with the result and compared on a rerun."""
     from bayesdeconv import __version__
 
-    digest = hashlib.sha256(np.ascontiguousarray(psf, dtype=np.float64).tobytes()).hexdigest()
-    return {"version": __version__, "input": item.fingerprint(), "psf_sha256": digest[:16],
+    return {"version": __version__, "input": item.fingerprint(),
+            "psf_sha256": array_digest(psf, np.float64),
             "psf_shape": list(psf.shape), "mask_saturated": mask_saturated,
             "voxel_size": None if voxel_size is None else list(voxel_size),
             **{k: repr(v) for k, v in sorted(options.items())}}  # fmt: skip
@@ -113,7 +112,7 @@ def run_item(
     import torch
 
     from bayesdeconv.api import deconvolve
-    from bayesdeconv.io import OmeZarrWriter
+    from bayesdeconv.io import write_ome_zarr
 
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -123,8 +122,7 @@ def run_item(
     image = item.load()
     axes = "zyx"[-image.ndim :]
     voxel = voxel_size or (image.voxel_size if image.unit == "um" else None)
-    saturated = image.saturated if mask_saturated else None
-    mask = None if saturated is None or not saturated.any() else ~saturated
+    mask = image.unsaturated if mask_saturated else None
     if tiling:
         from bayesdeconv.tiling.tiled import deconvolve_tiles
 
@@ -139,14 +137,11 @@ def run_item(
             raise ValueError(f"{item.name}: {exc}") from None
         mean, std = result.mean, result.std
         hyper = {k: float(v.mean) for k, v in result.hyperparameters.items()}
-    writer = OmeZarrWriter.create(
-        target, mean.shape, axes=axes, voxel_size=voxel, resume=False, overwrite=True,
+    write_ome_zarr(
+        target, {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}, axes=axes,
+        voxel_size=voxel, overwrite=True,
         attributes={"settings": settings, "hyperparameters": hyper, "source": item.name},
     )  # fmt: skip
-    full = tuple(slice(0, n) for n in mean.shape)
-    writer.write("mean", full, mean.astype(np.float32))
-    writer.write("std", full, std.astype(np.float32))
-    writer.finish()
     return {"name": item.name, "seconds": time.perf_counter() - start}
 
 

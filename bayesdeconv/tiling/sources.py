@@ -25,9 +25,16 @@ from bayesdeconv.io import (
 )
 from bayesdeconv.io.formats import SUPPORTED_SUFFIXES
 
-__all__ = ["BatchItem", "batch_items", "is_batch_source"]
+__all__ = ["BatchItem", "array_digest", "batch_items", "is_batch_source"]
 
 _GLOB_CHARACTERS = set("*?[")
+
+
+def array_digest(array, dtype=None) -> str:
+    """A short SHA-256 of an array's values (as ``dtype`` if given): part of the settings a
+    rerun compares."""
+    data = np.ascontiguousarray(array, dtype=dtype)
+    return hashlib.sha256(data.tobytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,7 @@ class BatchItem:
         """What identifies the input: the file's path, size and modification time (the
         newest of a store's top-level entries) and the time point, or the array's hash."""
         if self.array is not None:
-            data = np.ascontiguousarray(self.array)
-            return ["array", list(data.shape), hashlib.sha256(data.tobytes()).hexdigest()[:16]]
+            return ["array", list(np.shape(self.array)), array_digest(self.array)]
         path = Path(self.path)  # a store: its top-level entries (folders change with theirs)
         stats = [path.stat()] if path.is_file() else [p.stat() for p in path.iterdir()]
         newest = max((st.st_mtime_ns for st in stats), default=0)

@@ -16,7 +16,6 @@ at a few tiles: no phase holds the whole image.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Mapping
@@ -38,15 +37,15 @@ def tiled_settings(result: TiledResult) -> dict[str, Any]:
     """What the tiled result depends on besides the pixels (JSON), stored with it and compared
     when a job resumes."""
     from bayesdeconv import __version__
+    from bayesdeconv.tiling.sources import array_digest
 
-    psf = np.ascontiguousarray(result.psf, dtype=np.float64)
     return {
         "version": __version__,
         "data": result.digest,
         "shape": list(result.layout.shape),
         "tile": list(result.layout.tile),
         "overlap": list(result.layout.overlap),
-        "psf_sha256": hashlib.sha256(psf.tobytes()).hexdigest()[:16],
+        "psf_sha256": array_digest(result.psf, np.float64),
         "prior": repr(result.prior),
         "noise": repr(result.noise),
         "hyperparameters": {k: float(v) for k, v in sorted(result.hyperparameters.items())},

@@ -37,17 +37,23 @@ def test_store_equals_the_lazy_result(image, tmp_path):
         other.to_ome_zarr(path, progress=False)
 
 
-def test_interrupted_job_resumes_without_refitting(image, tmp_path, monkeypatch):
+def _interrupted_after(count: int, calls: list):
+    """``fit_tile`` that records each tile and raises KeyboardInterrupt after ``count``."""
     real = tiled.fit_tile
-    calls = []
 
-    def interrupted(*args):
-        if len(calls) == 4:
+    def fit(*args):
+        if len(calls) == count:
             raise KeyboardInterrupt
         calls.append(args[-1])
         return real(*args)
 
-    monkeypatch.setattr(tiled, "fit_tile", interrupted)
+    return fit
+
+
+def test_interrupted_job_resumes_without_refitting(image, tmp_path, monkeypatch):
+    real = tiled.fit_tile
+    calls = []
+    monkeypatch.setattr(tiled, "fit_tile", _interrupted_after(4, calls))
     path = tmp_path / "out.ome.zarr"
     first = _result(image)
     with pytest.raises(KeyboardInterrupt):
@@ -69,18 +75,12 @@ def test_a_rerun_keeps_the_first_runs_learned_precisions(image, tmp_path, monkey
     real_fit, real_pooled = tiled.fit_tile, tiled._pooled
     calls = []
 
-    def interrupted(*args):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        calls.append(args[-1])
-        return real_fit(*args)
-
     def learned():
         return deconvolve_tiles(image, gaussian_psf(5, 1.0), tile=24, overlap=8,
                                 std="family", progress=False)  # fmt: skip
 
     path = tmp_path / "out.ome.zarr"
-    monkeypatch.setattr(tiled, "fit_tile", interrupted)
+    monkeypatch.setattr(tiled, "fit_tile", _interrupted_after(3, calls))
     first = learned()
     with pytest.raises(KeyboardInterrupt):
         first.to_ome_zarr(path, progress=False)
