@@ -10,6 +10,10 @@ GRADIENT_PRECISION = "gradient_precision"
 """The per-feature precisions ``w`` of a Gaussian scale-mixture prior (uncollapsed models)."""
 IMAGE_PRIOR = "image_prior"
 """The factor holding a non-Gaussian image prior's log density (sparse-gradient priors)."""
+LATENT = "latent"
+"""The latent code ``z`` of a generator image prior (a VAE decoder's input)."""
+IMAGE_PENALTY = "image_penalty"
+"""The factor holding a generator prior's optional penalties (l1, l2, positivity)."""
 PSF = "psf"
 """The PSF ``k`` (blind models)."""
 PSF_PRECISION = "psf_precision"
@@ -29,7 +33,9 @@ __all__ = [
     "GRADIENT_PRECISION",
     "IMAGE",
     "IMAGE_PRECISION",
+    "IMAGE_PENALTY",
     "IMAGE_PRIOR",
+    "LATENT",
     "NOISE_PRECISION",
     "OBSERVED",
     "PSF",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pyro.poutine as poutine
+import torch
 from pyro.infer.autoguide import (
     AutoDelta,
     AutoGuide,
@@ -13,11 +14,19 @@ from pyro.infer.autoguide import (
     AutoNormal,
 )
 from pyro.infer.autoguide.initialization import InitMessenger, init_to_median, init_to_value
+from pyro.nn.module import PyroParam
 
 from bayesdeconv import sites
 from bayesdeconv.models.deconvolution import DeconvolutionModel
 
-__all__ = ["GUIDES", "GUIDE_SUMMARIES", "PLANNED_GUIDES", "latent_dimension", "make_guide"]
+__all__ = [
+    "GUIDES",
+    "GUIDE_SUMMARIES",
+    "PLANNED_GUIDES",
+    "ScaledAutoNormal",
+    "latent_dimension",
+    "make_guide",
+]
 
 GUIDE_SUMMARIES = {
     "mean-field": "independent Normals (AutoNormal)",
@@ -32,6 +41,27 @@ PLANNED_GUIDES = ("fourier", "structured", "low-rank")
 """Names reserved for guides that are not implemented yet."""
 
 
+class ScaledAutoNormal(AutoNormal):
+    """:class:`~pyro.infer.autoguide.AutoNormal` whose named sites start at given scales
+    (unconstrained space), e.g. an amortised encoder's :math:`q(z \\mid y)`; the other sites
+    start at ``init_scale``."""
+
+    def __init__(self, model, *, init_scales: dict, **kwargs) -> None:
+        super().__init__(model, **kwargs)
+        self._init_scales = dict(init_scales)
+
+    def _setup_prototype(self, *args, **kwargs) -> None:
+        super()._setup_prototype(*args, **kwargs)
+        for name, value in self._init_scales.items():
+            if name not in self._event_dims:
+                raise ValueError(f"init_scales names {name!r}, not a latent site of the model")
+            current = getattr(self.scales, name)
+            scale = torch.as_tensor(value, dtype=current.dtype, device=current.device)
+            scale = scale.expand_as(current).clone()
+            param = PyroParam(scale, self.scale_constraint, self._event_dims[name])
+            setattr(self.scales, name, param)
+
+
 def latent_dimension(model: DeconvolutionModel) -> int:
     """Number of unconstrained latent values: the latent image plus learned precisions."""
     n = math.prod(model.latent_shape)
@@ -44,6 +74,7 @@ def make_guide(
     *,
     init_values: dict | None = None,
     init_scale: float = 0.01,
+    init_scales: dict | None = None,
     max_full_dimension: int = 4096,
 ) -> AutoGuide:
     """A Pyro autoguide for ``model``.
@@ -63,6 +94,9 @@ def make_guide(
         Starting values by site name (others start at the prior median).
     init_scale : float
         Initial standard deviation of the Normal guides.
+    init_scales : dict, optional
+        ``"mean-field"``: starting standard deviations of named sites (unconstrained space,
+        broadcast to the site), e.g. from :meth:`~bayesdeconv.priors.ImagePrior.initial_scales`.
     max_full_dimension : int
         Size limit for ``"full"`` (its covariance has ``d²`` entries).
     """
@@ -76,6 +110,10 @@ def make_guide(
         raise ValueError(f"init_scale must be positive, got {init_scale}")
     init_loc_fn = init_to_value(values=dict(init_values or {}), fallback=init_to_median)
     if name == "mean-field":
+        if init_scales:
+            return ScaledAutoNormal(
+                model, init_scales=init_scales, init_loc_fn=init_loc_fn, init_scale=init_scale
+            )
         return AutoNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
     if name == "map":
         return AutoDelta(model, init_loc_fn=init_loc_fn)

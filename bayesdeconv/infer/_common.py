@@ -28,6 +28,7 @@ __all__ = [
     "estimate_noise_std",
     "initial_image",
     "initial_values",
+    "start_image",
     "learned_precisions",
     "to_numpy",
 ]
@@ -88,7 +89,8 @@ def estimate_noise_std(image: np.ndarray | torch.Tensor) -> float:
 
 
 def initial_image(model: DeconvolutionModel, observed: torch.Tensor) -> torch.Tensor:
-    """The observation extended to the latent grid by edge replication (holes by the mean)."""
+    """The observation extended to the latent grid by edge replication (holes by the mean);
+    leading axes of ``observed`` beyond the model's are batch."""
     op = model.operator
     y = observed
     if model.mask is not None:
@@ -99,7 +101,15 @@ def initial_image(model: DeconvolutionModel, observed: torch.Tensor) -> torch.Te
     pad: list[int] = []
     for sl, n in zip(reversed(op.frame), reversed(op.latent_shape), strict=True):
         pad += [sl.start, n - sl.stop]
-    return torch.nn.functional.pad(y[None, None], pad, mode="replicate")[0, 0]
+    lead = y.shape[: y.ndim - op.ndim]  # leading axes are batch (a training set)
+    flat = y.reshape(-1, 1, *y.shape[y.ndim - op.ndim :])
+    return torch.nn.functional.pad(flat, pad, mode="replicate").reshape(*lead, *op.latent_shape)
+
+
+def start_image(model: DeconvolutionModel, y: torch.Tensor) -> torch.Tensor:
+    """The engines' starting image: :func:`initial_image` of ``y`` in signal units."""
+    signal_units = getattr(model.noise, "signal_units", None)  # raw camera values: photons
+    return initial_image(model, y if signal_units is None else signal_units(y))
 
 
 def initial_values(
@@ -111,8 +121,7 @@ def initial_values(
     for name and shape), or is an init strategy ``init(model, y)`` returning such values.
     Returns the values and the estimated noise std of ``y``.
     """
-    signal_units = getattr(model.noise, "signal_units", None)  # raw camera values: photons
-    x0 = initial_image(model, y if signal_units is None else signal_units(y))
+    x0 = start_image(model, y)
     values = {sites.IMAGE: x0}
     sigma = estimate_noise_std(to_numpy(y))
     if model.blind:

@@ -34,6 +34,7 @@ from bayesdeconv.infer._common import (
     deconvolution_result,
     deconvolution_sites,
     initial_values,
+    start_image,
 )
 from bayesdeconv.infer.result import Result
 from bayesdeconv.infer.summarise import (
@@ -101,7 +102,9 @@ def fit_svi(
         ``"map"``), for another model one of :data:`GENERIC_GUIDES`. Or a guide object (an
         autoguide of ``model``, or any Pyro guide), used as it is.
     steps : int
-        Maximum number of optimisation steps.
+        Maximum number of optimisation steps; ``0`` summarises the starting guide as it is
+        (e.g. the amortised :math:`q(z \\mid y)` of a VAE prior's encoder), its ELBO
+        trace one evaluation.
     lr, lr_decay : float
         Initial learning rate and the total decay factor over ``steps``.
     num_particles : int
@@ -159,8 +162,8 @@ def fit_svi(
     >>> fit = fit_svi(two_exposures, long, short, steps=2000, progress=False)  # doctest: +SKIP
     >>> fit["psf"].mean.shape, fit["image"].std.shape  # doctest: +SKIP
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps < 0:
+        raise ValueError(f"steps must be non-negative, got {steps}")
     if num_particles < 1:
         raise ValueError(f"num_particles must be at least 1, got {num_particles}")
     if not lr > 0 or not 0 < lr_decay <= 1:
@@ -211,7 +214,7 @@ def run_svi(
     loss raises ``FloatingPointError``; the convergence stop is :class:`Convergence`.
     """
     kwargs = dict(kwargs or {})
-    optim = ClippedAdam({"lr": lr, "lrd": lr_decay ** (1.0 / steps), "clip_norm": 1e3})
+    optim = ClippedAdam({"lr": lr, "lrd": lr_decay ** (1.0 / max(steps, 1)), "clip_norm": 1e3})
     options: dict[str, Any] = {
         "num_particles": num_particles,
         "vectorize_particles": num_particles > 1,
@@ -221,7 +224,9 @@ def run_svi(
     # one validated evaluation catches shape and support errors with a readable message;
     # the compiled loss then skips those checks
     with pyro.validation_enabled(True), torch.no_grad():
-        Trace_ELBO(**options).loss(model, guide, *args, **kwargs)
+        first = Trace_ELBO(**options).loss(model, guide, *args, **kwargs)
+    if steps == 0:
+        return [first], False
     loss_fn = JitTrace_ELBO(ignore_jit_warnings=True, **options) if jit else Trace_ELBO(**options)
     svi = SVI(model, guide, optim, loss_fn)
     losses: list[float] = []
@@ -254,11 +259,15 @@ def _fit_deconvolution(model, observed, guide, init, seed, summary_samples, loop
     start_time = time.perf_counter()
     y = as_observed(model, observed)
     init_values, sigma = initial_values(model, y, init)
+    scales = model.prior.initial_scales(start_image(model, y)) if guide == "mean-field" else {}
     if seed is not None:
         pyro.set_rng_seed(seed)
     with pyro.get_param_store().scope() as state:
         if isinstance(guide, str):
-            auto = make_guide(model, guide, init_values=init_values, init_scale=min(sigma, 0.1))
+            auto = make_guide(
+                model, guide, init_values=init_values, init_scale=min(sigma, 0.1),
+                init_scales=scales,
+            )  # fmt: skip
         else:
             auto = guide
         projected = model.blind and not model.psf_prior.parametric

@@ -85,6 +85,7 @@ class DeconvolutionModel:
             if bool(mask.all()):
                 mask = None
         self.mask = mask
+        prior.check_model(self)
 
     @property
     def blind(self) -> bool:

@@ -18,6 +18,8 @@ from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior,
 from bayesdeconv.priors.learned_wiener import LearnedWienerPrior, filter_spectrum
 from bayesdeconv.priors.smooth import SmoothPrior, difference_spectrum
 from bayesdeconv.priors.stationary import StationaryGaussian, rfft_weights
+from bayesdeconv.priors.vae import VAEImagePrior
+from bayesdeconv.priors.vae_networks import NetworkShape
 
 __all__ = [
     "BLIND_SPARSE_SCALE",
@@ -31,8 +33,10 @@ __all__ = [
     "GradientARDPrior",
     "ImagePrior",
     "LearnedWienerPrior",
+    "NetworkShape",
     "SmoothPrior",
     "StationaryGaussian",
+    "VAEImagePrior",
     "as_precision",
     "difference_spectrum",
     "filter_bank",

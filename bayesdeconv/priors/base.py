@@ -81,6 +81,17 @@ class ImagePrior(ABC):
         """Starting values of the prior's own latent sites, given a starting image."""
         return {}
 
+    def initial_scales(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Starting standard deviations of a mean-field guide's sites (unconstrained space),
+        given a starting image: e.g. an amortised encoder's :math:`q(z \\mid y)`. Sites not
+        named start at the engine's default scale."""
+        return {}
+
+    def check_model(self, model) -> None:  # noqa: B027 (optional hook)
+        """Raise ``ValueError`` if this prior cannot serve ``model`` (called when a
+        :class:`~bayesdeconv.models.DeconvolutionModel` is built): e.g. a learned prior
+        trained for another PSF or dimensionality."""
+
     def with_hyperparameters(self, values: Mapping[str, float]) -> ImagePrior:
         """A copy with the named precision sites held fixed at ``values``."""
         return with_fixed_precisions(self, values)

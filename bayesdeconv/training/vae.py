@@ -1,0 +1,306 @@
+r"""Training a VAE image prior on the user's own noisy (blurred) images: DivNoising, DivBlurring.
+
+The training model is the deconvolution model itself, in a plate over patches:
+
+.. math::
+    z_n \sim \mathcal N(0, I), \quad x_n = s\, g_\theta(z_n), \quad
+    y_n \sim p_{noise}(y_n \mid A x_n), \qquad
+    q_\phi(z_n \mid y_n) = \mathcal N\big(\mu_\phi(y_n), \operatorname{diag}\sigma^2_\phi(y_n)\big),
+
+fitted by ``pyro.infer.SVI`` with the encoder as the amortised guide (Kingma & Welling 2014),
+mini-batches by plate subsampling and the analytic KL (``TraceMeanField_ELBO``):
+
+.. math::
+    \mathcal L(\theta, \phi) = \sum_n \mathbb E_{q_\phi}\big[\log p(y_n \mid A\, s\,
+    g_\theta(z_n))\big] - \beta\, \mathrm{KL}\big(q_\phi(z_n \mid y_n)\,\|\,\mathcal N(0, I)\big)
+    + \log(\text{penalties}).
+
+:math:`A` is the known PSF (DivBlurring) or the identity (``psf=None``: DivNoising); nothing
+else differs. :math:`\beta` rises linearly from ``kl_start`` to 1 over ``kl_warmup`` epochs
+(KL annealing); the *collapse guard* halves it for the next epoch whenever the held-out KL
+falls below ``min_kl`` nats per latent value (the posterior collapsing into the prior, when
+the decoder ignores :math:`z`), and lets it recover once the KL does.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import SVI, TraceMeanField_ELBO
+from pyro.optim import Adam
+from pyro.poutine.messenger import Messenger
+from tqdm import tqdm
+
+from bayesdeconv import sites
+from bayesdeconv.infer._common import estimate_noise_std, start_image
+from bayesdeconv.likelihoods import GaussianNoise
+from bayesdeconv.likelihoods.base import Likelihood
+from bayesdeconv.models.deconvolution import DeconvolutionModel
+from bayesdeconv.physics.convolution import ConvolutionOperator
+from bayesdeconv.physics.psf import check_psf
+from bayesdeconv.priors.vae import VAEImagePrior
+from bayesdeconv.priors.vae_networks import NetworkShape
+
+__all__ = ["fit_vae", "patches", "training_noise", "vae_loss"]
+
+
+class _KLWeight(Messenger):
+    """Multiplies the log densities of the latent site by :math:`\\beta` (model and guide)."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def _process_message(self, msg) -> None:
+        if msg["name"] == sites.LATENT:
+            msg["scale"] = msg["scale"] * self.weight
+
+
+def patches(images, size: int) -> np.ndarray:
+    """Non-overlapping ``size``×``size`` patches of every image of a stack (the remainder of
+    each image is dropped), ``(n, size, size)``."""
+    stack = [np.asarray(image, dtype=np.float64) for image in images]
+    if not stack:
+        raise ValueError("no training images")
+    out = []
+    for index, image in enumerate(stack):
+        if image.ndim != 2:
+            raise ValueError(f"training image {index} is {image.ndim}-D; the VAE prior is 2-D")
+        if not np.isfinite(image).all():
+            raise ValueError(f"training image {index} contains NaN or Inf")
+        if min(image.shape) < size:
+            raise ValueError(
+                f"training image {index} of shape {image.shape} is smaller than the patch {size}"
+            )
+        rows, cols = image.shape[0] // size, image.shape[1] // size
+        tiles = image[: rows * size, : cols * size].reshape(rows, size, cols, size)
+        out.append(tiles.transpose(0, 2, 1, 3).reshape(-1, size, size))
+    return np.concatenate(out)
+
+
+def training_noise(noise: Likelihood, data: np.ndarray) -> Likelihood:
+    """The noise model with every learned precision fixed: the noise precision at the median
+    of the patches' noise estimates (Immerkær); other learned parameters are refused."""
+    learned = [name for name, spec in noise.hyperparameters().items() if spec.learned]
+    unknown = [name for name in learned if name != sites.NOISE_PRECISION]
+    if unknown:
+        raise ValueError(f"fix the noise model's {', '.join(unknown)} for training")
+    if not learned:
+        return noise
+    sigma = float(np.median([estimate_noise_std(patch) for patch in data[:512]]))
+    return noise.with_hyperparameters({sites.NOISE_PRECISION: 1.0 / sigma**2})
+
+
+def _split(n: int, held_out: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    order = rng.permutation(n)
+    n_held = max(1, int(round(held_out * n))) if held_out > 0 else 0
+    if n - n_held < 1:
+        raise ValueError(f"{n} patches are too few to hold {held_out:.0%} of them out")
+    return order[n_held:], order[:n_held]
+
+
+def _programs(model: DeconvolutionModel, prior: VAEImagePrior):
+    def program(batch: torch.Tensor, size: int, index: torch.Tensor, beta: float):
+        pyro.module("vae_decoder", prior.decoder)
+        with pyro.plate("patches", size, subsample=index), _KLWeight(beta):
+            model(batch)
+
+    def guide(batch: torch.Tensor, size: int, index: torch.Tensor, beta: float):
+        pyro.module("vae_encoder", prior.encoder)
+        with pyro.plate("patches", size, subsample=index), _KLWeight(beta):
+            loc, scale = prior.encode(start_image(model, batch))
+            pyro.sample(sites.LATENT, dist.Normal(loc, scale).to_event(3))
+
+    return program, guide
+
+
+def vae_loss(prior: VAEImagePrior, model: DeconvolutionModel, batch: torch.Tensor) -> float:
+    """Negative ELBO per pixel of ``batch`` under ``model`` (analytic KL, one draw)."""
+    program, guide = _programs(model, prior)
+    index = torch.arange(len(batch))
+    with torch.no_grad():
+        loss = TraceMeanField_ELBO().loss(program, guide, batch, len(batch), index, 1.0)
+    return loss / batch.numel()
+
+
+def _kl_per_value(prior: VAEImagePrior, model: DeconvolutionModel, batch: torch.Tensor) -> float:
+    with torch.no_grad():
+        loc, scale = prior.encode(start_image(model, batch))
+    kl = 0.5 * (loc.square() + scale.square() - 1.0) - scale.log()
+    return float(kl.mean())
+
+
+def fit_vae(
+    images,
+    psf=None,
+    *,
+    noise: Likelihood | None = None,
+    network: NetworkShape | None = None,
+    patch: int = 64,
+    epochs: int = 20,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    kl_start: float = 0.1,
+    kl_warmup: int = 5,
+    min_kl: float = 1e-3,
+    held_out: float = 0.1,
+    positivity: str | float | None = None,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    boundary: str = "valid",
+    seed: int = 0,
+    checkpoint=None,
+    resume: bool = False,
+    description: str = "",
+    progress: bool = True,
+) -> VAEImagePrior:
+    r"""Train a :class:`~bayesdeconv.priors.VAEImagePrior` on noisy (blurred) images.
+
+    Parameters
+    ----------
+    images : array_like or sequence of arrays
+        2-D images (a stack ``(n, H, W)`` or a list), in the units the prior will see; cut
+        into non-overlapping ``patch``×``patch`` patches.
+    psf : array_like, optional
+        The blur of the images (DivBlurring); ``None`` trains a denoising VAE (DivNoising).
+    noise : Likelihood, optional
+        Noise model (default :class:`~bayesdeconv.likelihoods.GaussianNoise`); a learned
+        noise precision is fixed at the median noise estimate of the patches
+        (:func:`training_noise`).
+    network : NetworkShape, optional
+        Encoder–decoder shape (default width 16, depth 2, 16 latent channels, about 30k
+        weights).
+    patch, epochs, batch_size, lr
+        Patch size (a multiple of :math:`2^{depth}`), passes over the data, mini-batch size,
+        Adam learning rate.
+    kl_start, kl_warmup : float, int
+        KL annealing: :math:`\beta` from ``kl_start`` to 1 over ``kl_warmup`` epochs.
+    min_kl : float
+        Collapse guard threshold, nats per latent value on the held-out patches.
+    held_out : float
+        Fraction of the patches kept out of training; their loss is reported per epoch.
+    positivity, l1, l2
+        Penalties of the model (see :class:`~bayesdeconv.priors.VAEImagePrior`).
+    boundary : {"valid", "circular"}
+        Boundary of the blur on each patch (``"valid"``: the scene extends beyond it).
+    seed : int
+        Seeds the initial weights, the held-out split and the mini-batch order.
+    checkpoint : path, optional
+        Written (atomically) after every epoch; with ``resume=True`` an existing checkpoint
+        is continued from its last completed epoch (weights and schedule; Adam's moment
+        estimates restart).
+    description : str
+        What the data are (kept in the model file).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    VAEImagePrior
+        The trained prior; ``prior.training["history"]`` lists per epoch the training and
+        held-out loss (negative ELBO per pixel), the held-out KL per latent value, the KL
+        weight and whether the collapse guard acted.
+    """
+    network = network or NetworkShape()
+    for name, value in (("patch", patch), ("epochs", epochs), ("batch_size", batch_size),
+                        ("kl_warmup", kl_warmup)):  # fmt: skip
+        if int(value) != value or value < (0 if name == "kl_warmup" else 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if patch % network.factor:
+        raise ValueError(f"patch must be a multiple of {network.factor}, got {patch}")
+    if not lr > 0 or not 0 < kl_start <= 1 or not 0 <= held_out < 1:
+        raise ValueError("need lr > 0, 0 < kl_start <= 1 and 0 <= held_out < 1")
+    data = patches(images, patch)
+    psf_array = None if psf is None else check_psf(psf, image_shape=(patch, patch))
+    noise = training_noise(noise if noise is not None else GaussianNoise(), data)
+    noise.check_observed(data)
+    signal = noise.signal_units(torch.as_tensor(data)).numpy()
+    scale = float(max(np.percentile(signal, 99.9), 1e-12))
+    rng = np.random.default_rng(seed)
+    train, held = _split(len(data), held_out, rng)
+    record = {"patch": patch, "patches": len(train), "held_out": len(held), "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "seed": seed, "noise": repr(noise),
+              "boundary": boundary, "history": []}  # fmt: skip
+    prior = None
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        prior = VAEImagePrior.load(checkpoint)
+        if prior.network != network or prior.training.get("patch") != patch:
+            raise ValueError(f"{checkpoint} was trained with another network or patch size")
+        record["history"] = list(prior.training.get("history", []))
+    if prior is None:
+        prior = VAEImagePrior.untrained(network, seed=seed, scale=scale, positivity=positivity,
+                                        l1=l1, l2=l2, description=description)  # fmt: skip
+    prior.scale = scale
+    prior.psf = psf_array
+    operator = ConvolutionOperator(
+        np.ones((1, 1)) if psf_array is None else psf_array, (patch, patch),
+        boundary="circular" if psf_array is None else boundary, dtype=torch.float32,
+    )  # fmt: skip
+    model = DeconvolutionModel(operator, prior=prior, noise=noise)
+    tensors = torch.as_tensor(data, dtype=torch.float32)
+    held_batch = tensors[held[:256]] if len(held) else tensors[train[:256]]
+    program, guide = _programs(model, prior)
+    start_time = time.perf_counter()
+    first = len(record["history"])
+    factor = 1.0 if not record["history"] else record["history"][-1]["guard"]
+    for net in (prior.encoder, prior.decoder):
+        net.requires_grad_(True)
+    pyro.set_rng_seed(seed + first)
+    try:
+        with pyro.get_param_store().scope():
+            svi = SVI(program, guide, Adam({"lr": lr}), TraceMeanField_ELBO())
+            bar = tqdm(range(first, epochs), desc="VAE", file=sys.stderr, disable=not progress,
+                       leave=False, initial=first, total=epochs)  # fmt: skip
+            for epoch in bar:
+                ramp = 1.0 if kl_warmup == 0 else min(1.0, (epoch + 1) / kl_warmup)
+                beta = factor * (kl_start + (1.0 - kl_start) * ramp)
+                order = np.random.default_rng([seed, epoch]).permutation(train)
+                total, steps = 0.0, 0
+                for lo in range(0, len(order), batch_size):
+                    index = torch.as_tensor(order[lo : lo + batch_size])
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", "Encountered NaN")
+                        loss = svi.step(tensors[index], len(train), index, beta)
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(
+                            f"VAE training diverged in epoch {epoch}; lower lr"
+                        )
+                    total, steps = total + loss, steps + 1
+                kl = _kl_per_value(prior, model, held_batch)
+                collapsed = kl < min_kl and epoch + 1 >= kl_warmup
+                factor = max(factor / 2, 0.05) if collapsed else min(1.0, factor * 2)
+                entry = {
+                    "epoch": epoch + 1,
+                    "train": total / (steps * len(train) * patch * patch),
+                    "held_out": vae_loss(prior, model, held_batch),
+                    "kl_per_value": kl,
+                    "beta": beta,
+                    "guard": factor,
+                    "collapsed": bool(collapsed),
+                    "seconds": time.perf_counter() - start_time,
+                }
+                record["history"].append(entry)
+                bar.set_postfix(loss=f"{entry['held_out']:.4g}", kl=f"{kl:.3g}", refresh=False)
+                if checkpoint is not None:
+                    prior.training = dict(record)
+                    prior.save(checkpoint)
+            bar.close()
+    finally:
+        for net in (prior.encoder, prior.decoder):
+            net.requires_grad_(False)
+    if record["history"] and record["history"][-1]["collapsed"]:
+        warnings.warn(
+            "the VAE's posterior collapsed (held-out KL below min_kl): the decoder ignores its "
+            "latent code; train longer with a slower KL warm-up or a smaller network",
+            RuntimeWarning, stacklevel=2,
+        )  # fmt: skip
+    prior.training = record
+    return prior
