@@ -65,8 +65,11 @@ class _KLWeight(Messenger):
 
 
 def patches(images, size: int) -> np.ndarray:
-    """Non-overlapping ``size``×``size`` patches of every image of a stack (the remainder of
-    each image is dropped), ``(n, size, size)``."""
+    """Non-overlapping ``size``×``size`` patches of every image of a stack ``(n, H, W)``, a
+    list of 2-D images or one image (the remainder of each image is dropped),
+    ``(n, size, size)``."""
+    if isinstance(images, np.ndarray | torch.Tensor) and images.ndim == 2:
+        images = [images]  # one image
     stack = [np.asarray(image, dtype=np.float64) for image in images]
     if not stack:
         raise ValueError("no training images")
@@ -107,14 +110,19 @@ def _split(n: int, held_out: float, rng: np.random.Generator) -> tuple[np.ndarra
     return order[n_held:], order[:n_held]
 
 
-def _programs(model: DeconvolutionModel, prior: VAEImagePrior):
+def _programs(model: DeconvolutionModel, prior: VAEImagePrior, *, train: bool = True):
+    """The training model and its amortised guide over a mini-batch ``index`` of ``size``
+    patches; ``train`` registers the networks' weights with Pyro (else they stay fixed)."""
+
     def program(batch: torch.Tensor, size: int, index: torch.Tensor, beta: float):
-        pyro.module("vae_decoder", prior.decoder)
+        if train:
+            pyro.module("vae_decoder", prior.decoder)
         with pyro.plate("patches", size, subsample=index), _KLWeight(beta):
             model(batch)
 
     def guide(batch: torch.Tensor, size: int, index: torch.Tensor, beta: float):
-        pyro.module("vae_encoder", prior.encoder)
+        if train:
+            pyro.module("vae_encoder", prior.encoder)
         with pyro.plate("patches", size, subsample=index), _KLWeight(beta):
             loc, scale = prior.encode(start_image(model, batch))
             pyro.sample(sites.LATENT, dist.Normal(loc, scale).to_event(3))
@@ -124,7 +132,7 @@ def _programs(model: DeconvolutionModel, prior: VAEImagePrior):
 
 def vae_loss(prior: VAEImagePrior, model: DeconvolutionModel, batch: torch.Tensor) -> float:
     """Negative ELBO per pixel of ``batch`` under ``model`` (analytic KL, one draw)."""
-    program, guide = _programs(model, prior)
+    program, guide = _programs(model, prior, train=False)
     index = torch.arange(len(batch))
     with torch.no_grad():
         loss = TraceMeanField_ELBO().loss(program, guide, batch, len(batch), index, 1.0)
