@@ -5,7 +5,9 @@ Usage::
     bayesdeconv deconvolve INPUT -o OUTPUT (--psf PSF | --blind --psf-size N) [options]
     bayesdeconv deconvolve STACK -o OUTPUT --psf widefield --wavelength UM --na NA [options]
     bayesdeconv deconvolve INPUT -o OUTPUT --psf PSF --prior-file BANK.npz [options]
+    bayesdeconv deconvolve INPUT -o OUTPUT --psf PSF --prior-file MODEL.npz [options]
     bayesdeconv train-wiener IMAGE [IMAGE ...] --psf PSF -o BANK.npz [--sharp SHARP ...] [options]
+    bayesdeconv train-vae STACK [STACK ...] [--psf PSF] -o MODEL.npz [--resume] [options]
     bayesdeconv demo [-o DIR] [--quiet]
     bayesdeconv --version
 
@@ -14,7 +16,9 @@ Usage::
 deviation, the PSF, a PNG report and an ArviZ NetCDF file). ``demo`` runs the embedded
 examples of :mod:`bayesdeconv.datasets` and reports the PSNR gain. ``train-wiener`` learns the
 filter bank of the ``learned-wiener`` prior from the user's images and writes it for
-``deconvolve --prior-file`` (:mod:`~bayesdeconv.cli.wiener`).
+``deconvolve --prior-file`` (:mod:`~bayesdeconv.cli.wiener`); ``train-vae`` trains a VAE image
+prior (DivBlurring, DivNoising) on them, keeping a checkpoint for ``--resume``
+(:mod:`~bayesdeconv.cli.vae`).
 
 Exit status
 -----------
@@ -24,15 +28,15 @@ from the library name the command's options, not Python arguments
 (:func:`~bayesdeconv.cli.errors.translate`).
 
 Outputs are written atomically, all or none (:mod:`bayesdeconv.cli.outputs`), and never
-over an input file. ``deconvolve`` replaces existing outputs; ``train-wiener`` keeps an
-existing bank unless ``--force`` is given.
+over an input file. ``deconvolve`` replaces existing outputs; ``train-wiener`` and
+``train-vae`` keep an existing bank or model unless ``--force`` is given.
 
 Modules: :mod:`~bayesdeconv.cli.parser` (the options), :mod:`~bayesdeconv.cli.errors`
 (one-line messages), :mod:`~bayesdeconv.cli.outputs` (staging and commit of the outputs),
 :mod:`~bayesdeconv.cli.capture` (warnings), :mod:`~bayesdeconv.cli.microscope`
 (``--psf widefield``, ``--voxel-size``, saturated voxels), :mod:`~bayesdeconv.cli.deconvolve` and
 :mod:`~bayesdeconv.cli.demo` (the commands), :mod:`~bayesdeconv.cli.wiener` (``train-wiener``,
-``--prior-file``).
+``--prior-file``), :mod:`~bayesdeconv.cli.vae` (``train-vae``, VAE ``--prior-file``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from bayesdeconv.cli.deconvolve import run_deconvolve, validate_deconvolve_args
 from bayesdeconv.cli.demo import run_demo
 from bayesdeconv.cli.errors import INPUT_ERRORS, PROG, CLIError, error_line, flags_of
 from bayesdeconv.cli.parser import build_parser
+from bayesdeconv.cli.vae import run_train_vae, validate_train_vae_args
 from bayesdeconv.cli.wiener import run_train_wiener, validate_train_wiener_args
 
 __all__ = ["CLIError", "build_parser", "main"]
@@ -77,12 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate_deconvolve_args(args)
         elif args.command == "train-wiener":
             validate_train_wiener_args(args)
+        elif args.command == "train-vae":
+            validate_train_vae_args(args)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
 
     runner = {
         "deconvolve": run_deconvolve,
         "train-wiener": run_train_wiener,
+        "train-vae": run_train_vae,
         "demo": run_demo,
     }[args.command]
     warned: list[str] = []

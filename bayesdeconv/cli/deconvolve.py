@@ -19,6 +19,7 @@ from bayesdeconv.cli.microscope import (
     widefield_from_args,
 )
 from bayesdeconv.cli.outputs import TIFF_SUFFIXES, Output, check_outputs, write_all
+from bayesdeconv.cli.vae import read_vae_file
 from bayesdeconv.cli.wiener import read_prior_file, validate_prior_file_args
 from bayesdeconv.io import read_image, write_tiff
 
@@ -120,6 +121,8 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
     if is_large_run(args):
         return
     validate_prior_file_args(prog, args)
+    if args.any_psf and args.prior != "vae":
+        usage_error(prog, "--any-psf is used only with --prior vae or a VAE --prior-file")
     if validate_microscope_args(prog, args):
         return
     family = psf_family(args)
@@ -252,8 +255,14 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         note(args, f"PSF cropped from {'x'.join(map(str, full))} to {shape} "
                    f"(drops {100 * dropped:.3g} % of its energy)")  # fmt: skip
     prior = args.prior
-    if args.prior_file is not None:
+    if args.prior_file is not None and prior == "vae":
+        prior = read_vae_file(args.prior_file, image.shape, args.input, any_psf=args.any_psf)
+    elif args.prior_file is not None:
         prior = read_prior_file(args.prior_file, image.shape, args.input)
+    elif prior == "vae" and args.any_psf:  # the shipped model, for any PSF
+        from bayesdeconv.priors import VAEImagePrior
+
+        prior = VAEImagePrior.shipped(any_psf=True)
     mask = read_mask(args.mask) if args.mask is not None else None
     mask = saturation_mask(args, image, mask)
     # No --method: leave the engine to deconvolve's own default.

@@ -68,7 +68,8 @@ def validate_large_args(prog: str, args: argparse.Namespace) -> None:
     for flag, value in (("--std-output", args.std_output), ("--psf-output", args.psf_output),
                         ("--report", args.report), ("--arviz", args.arviz),
                         ("--mask", args.mask), ("--crop-psf", args.crop_psf),
-                        ("--prior-file", args.prior_file)):  # fmt: skip
+                        ("--prior-file", args.prior_file),
+                        ("--any-psf", args.any_psf or None)):  # fmt: skip
         if value is not None:
             usage_error(prog, f"{flag} is not available for batches and OME-Zarr output "
                               "(the store holds the mean and the std)")  # fmt: skip

@@ -18,6 +18,7 @@ from bayesdeconv.cli.demo import DEFAULT_DEMO_DIR
 from bayesdeconv.cli.errors import PROG, usage_error
 from bayesdeconv.cli.large import add_large_arguments
 from bayesdeconv.cli.microscope import DEFAULT_REFRACTIVE_INDEX, parse_voxel_size
+from bayesdeconv.cli.vae import PATCH_MULTIPLE, parse_positivity
 
 __all__ = ["Parser", "build_parser"]
 
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        Parser with the ``deconvolve``, ``train-wiener`` and ``demo`` sub-commands.
+        Parser with the ``deconvolve``, ``train-wiener``, ``train-vae`` and ``demo``
+        sub-commands.
     """
     choices = option_choices()
     parser = Parser(
@@ -166,10 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--prior-file",
-        metavar="BANK.npz",
+        metavar="FILE.npz",
         type=Path,
         help="learned Wiener filter bank written by 'bayesdeconv train-wiener' (implies --prior "
-        "learned-wiener; its filters must be 2-D for an image, 3-D for a stack)",
+        "learned-wiener; its filters must be 2-D for an image, 3-D for a stack), or VAE model "
+        "written by 'bayesdeconv train-vae' (implies --prior vae; 2-D images, its training "
+        "PSF); the kind is read from the file",
+    )
+    model.add_argument(
+        "--any-psf",
+        action="store_true",
+        help="--prior vae or a VAE --prior-file: accept a PSF other than the model's training "
+        "PSF (the decoder's image prior holds for any blur; its encoder's start is then off)",
     )
     model.add_argument(
         "--noise",
@@ -235,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_train_wiener(commands)
+    _add_train_vae(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -338,6 +349,131 @@ def _add_train_wiener(commands: argparse._SubParsersAction) -> None:
         help="where the filters come from, kept in the file (default: the training set)",
     )
     train.add_argument("-f", "--force", action="store_true", help="replace --output if it exists")
+    train.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
+    )
+
+
+def _add_train_vae(commands: argparse._SubParsersAction) -> None:
+    """The ``train-vae`` sub-command."""
+    choices = option_choices()
+    train = commands.add_parser(
+        "train-vae",
+        help="train a VAE image prior on your images (DivBlurring, DivNoising)",
+        description=(
+            "Train a VAE image prior on your own noisy 2-D images (files of 2-D images or 3-D "
+            "stacks of them along the first axis; a folder stands for its image files, by "
+            "name) and write it as a .npz model for 'deconvolve --prior-file'. With --psf the "
+            "images are blurred by it (DivBlurring); without, the model denoises (DivNoising). "
+            "After every epoch the model so far is kept in MODEL.checkpoint.npz next to "
+            "--output; --resume continues it. --output is written only at the end, and an "
+            "existing one is kept unless --force is given."
+        ),
+    )
+    train.add_argument(
+        "images", metavar="STACK", type=Path, nargs="+", help="noisy 2-D images or 3-D stacks"
+    )
+    train.add_argument(
+        "--psf",
+        metavar="PSF",
+        type=Path,
+        help="2-D PSF file of the images (.tif, .tiff, .npy), centred, non-negative, sum 1 "
+        "(or pass --normalise-psf), at most --patch; without it the model only denoises",
+    )
+    train.add_argument(
+        "-o", "--output", metavar="MODEL.npz", type=Path, required=True, help="model (.npz)"
+    )
+    train.add_argument(
+        "--normalise-psf", action="store_true", help="divide the PSF file by its sum first"
+    )
+    train.add_argument(
+        "--noise",
+        choices=choices["noise"],
+        default="gaussian",
+        help="noise model, as for deconvolve (default: gaussian, its precision fixed at the "
+        "images' noise estimate; poisson-gaussian: camera values, calibrated on the patches "
+        "unless --gain is given)",
+    )
+    camera = train.add_argument_group("camera (--noise poisson-gaussian)")
+    camera.add_argument("--gain", metavar="G", type=float, help="raw units per photo-electron")
+    camera.add_argument(
+        "--offset", metavar="O", type=float, help="raw value of zero light (default with --gain: 0)"
+    )
+    camera.add_argument(
+        "--read-noise",
+        metavar="S",
+        type=float,
+        help="read-noise standard deviation, raw units (default with --gain: 0)",
+    )
+    fit = train.add_argument_group("training")
+    fit.add_argument("--epochs", metavar="N", type=int, default=20, help="passes (default: 20)")
+    fit.add_argument(
+        "--patch",
+        metavar="N",
+        type=int,
+        default=64,
+        help=f"patch side, a multiple of {PATCH_MULTIPLE}, at most the images (default: 64)",
+    )
+    fit.add_argument(
+        "--batch-size", metavar="N", type=int, default=32, help="patches per step (default: 32)"
+    )
+    fit.add_argument(
+        "--learning-rate",
+        "--lr",
+        metavar="LR",
+        type=float,
+        default=1e-3,
+        help="Adam step size (default: 0.001)",
+    )
+    fit.add_argument(
+        "--boundary",
+        choices=choices["boundary"],
+        default="valid",
+        help="blur boundary on each patch (default: valid, the scene extends beyond it)",
+    )
+    fit.add_argument(
+        "--seed",
+        metavar="S",
+        type=int,
+        default=0,
+        help="seeds the weights, held-out split and batches (default: 0)",
+    )
+    fit.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the checkpoint MODEL.checkpoint.npz of an interrupted run",
+    )
+    model = train.add_argument_group("model")
+    model.add_argument(
+        "--width", metavar="N", type=int, default=16, help="network channels (default: 16)"
+    )
+    model.add_argument(
+        "--latent-channels",
+        metavar="N",
+        type=int,
+        default=16,
+        help="latent values per 4x4 pixels (default: 16)",
+    )
+    model.add_argument(
+        "--positivity",
+        metavar="constraint|W",
+        type=parse_positivity,
+        help="non-negative images: 'constraint' (softplus output) or the weight W of a "
+        "penalty on negative pixels (default: none)",
+    )
+    model.add_argument("--l1", metavar="W", type=float, default=0.0, help="L1 penalty weight")
+    model.add_argument("--l2", metavar="W", type=float, default=0.0, help="L2 penalty weight")
+    train.add_argument(
+        "--description",
+        metavar="TEXT",
+        help="what the images are, kept in the file (default: the training set)",
+    )
+    train.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="replace --output if it exists; start over from a checkpoint not resumed",
+    )
     train.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar)"
     )

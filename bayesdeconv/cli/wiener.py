@@ -4,7 +4,9 @@
 dimensionality), a PSF and optionally the sharp images, runs
 :func:`bayesdeconv.training.train_wiener` and writes the trained
 :class:`~bayesdeconv.priors.LearnedWienerPrior` as a ``.npz`` bank. ``deconvolve --prior-file
-BANK.npz`` deconvolves with such a bank (:func:`read_prior_file`).
+BANK.npz`` deconvolves with such a bank (:func:`read_prior_file`); ``--prior-file`` also takes
+a VAE model of ``train-vae`` (:mod:`bayesdeconv.cli.vae`), told apart by the file's content
+(:func:`prior_file_kind`).
 
 Unlike ``deconvolve``, which replaces its outputs, ``train-wiener`` refuses to replace an
 existing bank unless ``--force`` is given: a bank is the product of a long training run.
@@ -13,6 +15,7 @@ existing bank unless ``--force`` is given: a bank is the product of a long train
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -26,6 +29,8 @@ __all__ = [
     "BANK_SUFFIXES",
     "DEFAULT_SUPPORT",
     "expand_inputs",
+    "prior_file_kind",
+    "read_images",
     "read_prior_file",
     "run_train_wiener",
     "validate_prior_file_args",
@@ -43,16 +48,47 @@ DEFAULT_SUPPORT = {2: 5, 3: 3}
 # --------------------------------------------------------------------------------------------
 
 
+def prior_file_kind(path: Path) -> str | None:
+    """The prior a ``--prior-file`` holds, by the format of its JSON ``meta`` record.
+
+    Parameters
+    ----------
+    path : Path
+        The file given to ``--prior-file``.
+
+    Returns
+    -------
+    str or None
+        ``"learned-wiener"`` (a bank of ``train-wiener``), ``"vae"`` (a model of
+        ``train-vae``), or ``None`` for a file that is neither or cannot be read (its loader
+        then says what is wrong).
+    """
+    from bayesdeconv.priors.learned_wiener import FILE_FORMAT as WIENER_FORMAT
+    from bayesdeconv.priors.vae_files import FILE_FORMAT as VAE_FORMAT
+
+    try:  # anything unreadable is simply of no known kind
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+    except Exception:
+        return None
+    formats = {WIENER_FORMAT: "learned-wiener", VAE_FORMAT: "vae"}
+    return formats.get(meta.get("format")) if isinstance(meta, dict) else None
+
+
 def validate_prior_file_args(prog: str, args: argparse.Namespace) -> None:
-    """``--prior-file`` implies ``--prior learned-wiener``; any other ``--prior`` is an error.
+    """``--prior-file`` implies the prior its file holds; any other ``--prior`` is an error.
+
+    A learned Wiener bank implies ``--prior learned-wiener``, a VAE model ``--prior vae``
+    (:func:`prior_file_kind`); a file of neither kind is read as what ``--prior`` names
+    (a bank by default), whose loader reports the problem.
 
     Parameters
     ----------
     prog : str
         Program name for the hint (``"bayesdeconv deconvolve"``).
     args : argparse.Namespace
-        Parsed ``deconvolve`` arguments; ``args.prior`` is set to ``"learned-wiener"`` when
-        ``--prior-file`` is given.
+        Parsed ``deconvolve`` arguments; ``args.prior`` is set to ``"learned-wiener"`` or
+        ``"vae"`` when ``--prior-file`` is given.
 
     Raises
     ------
@@ -61,13 +97,16 @@ def validate_prior_file_args(prog: str, args: argparse.Namespace) -> None:
     """
     if args.prior_file is None:
         return
-    if args.prior not in (None, "learned-wiener"):
+    kind = prior_file_kind(args.prior_file) if args.prior_file.is_file() else None
+    if kind is None:
+        kind = "vae" if args.prior == "vae" else "learned-wiener"
+    if args.prior not in (None, kind):
+        what = {"learned-wiener": "a learned-wiener filter bank", "vae": "a VAE model"}[kind]
         usage_error(
             prog,
-            f"--prior-file is a learned-wiener filter bank; drop --prior {args.prior} "
-            "(or give --prior learned-wiener)",
+            f"--prior-file is {what}; drop --prior {args.prior} (or give --prior {kind})",
         )
-    args.prior = "learned-wiener"
+    args.prior = kind
 
 
 def read_prior_file(path: Path, image_shape: tuple[int, ...], image_name: object):
@@ -180,8 +219,26 @@ def expand_inputs(paths: list[Path], option: str) -> list[Path]:
     return files
 
 
-def _read_images(paths: list[Path], what: str) -> list[np.ndarray]:
-    """Read the images, refusing NaN/Inf pixels (named by file)."""
+def read_images(paths: list[Path], what: str) -> list[np.ndarray]:
+    """Read training images, refusing NaN/Inf pixels.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Image files.
+    what : str
+        How an image is named in messages (``"IMAGE"``, ``"--sharp image"``).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The images, in order.
+
+    Raises
+    ------
+    CLIError
+        If an image holds NaN or Inf pixels (the file and their count named).
+    """
     arrays = []
     for path in paths:
         array = read_image(path).array
@@ -259,11 +316,11 @@ def run_train_wiener(args: argparse.Namespace) -> list[str]:
             "IMAGE, in the same order"
         )
 
-    arrays = _read_images(images, "IMAGE")
+    arrays = read_images(images, "IMAGE")
     ndim = _check_dimensionality(images, arrays)
     truths = None
     if sharp is not None:
-        truths = _read_images(sharp, "--sharp image")
+        truths = read_images(sharp, "--sharp image")
         for blurred, path, array, truth in zip(images, sharp, arrays, truths, strict=True):
             if truth.shape != array.shape:
                 raise CLIError(
