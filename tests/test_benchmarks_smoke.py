@@ -58,6 +58,14 @@ CASES = {
         "time_ratio",
         "time_target_met",
     },
+    "bench_vae": {
+        "low-noise_divblurring_psnr",
+        "low-noise_best_classic_psnr",
+        "low-noise_target_met",
+        "low-noise_coverage_90",
+        "time_vae_seconds",
+        "train_seconds_per_model",
+    },
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",

@@ -89,3 +89,23 @@ def test_learned_wiener_on_cuda_matches_cpu():
     cpu = deconvolve(case.observed, case.psf, **options)
     gpu = deconvolve(case.observed, case.psf, device="cuda", **options)
     np.testing.assert_allclose(gpu.mean, cpu.mean, atol=1e-6)
+
+
+
+def test_vae_prior_trains_and_deconvolves_on_cuda(tmp_path):
+    from bayesdeconv.diagnostics.filament_sets import filament_set
+    from bayesdeconv.priors import NetworkShape, VAEImagePrior
+    from bayesdeconv.training import fit_vae
+
+    data = filament_set("low-noise", 16, (32, 32), seed=0)
+    network = NetworkShape(width=4, latent_channels=2)
+    prior = fit_vae(data.observed, data.psf, network=network, patch=32, epochs=2,
+                    device="cuda", progress=False)  # fmt: skip
+    history = prior.training["history"]
+    assert history[-1]["held_out"] < history[0]["held_out"]
+    assert next(prior.decoder.parameters()).is_cuda
+    result = deconvolve(data.observed[0], data.psf, prior=prior, noise=data.noise, steps=20,
+                        seed=0, device="cuda", progress=False)  # fmt: skip
+    assert np.isfinite(result.mean).all() and result.std.min() > 0
+    loaded = VAEImagePrior.load(prior.save(tmp_path / "model.npz"))
+    assert not next(loaded.decoder.parameters()).is_cuda

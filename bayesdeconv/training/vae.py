@@ -35,7 +35,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.infer import SVI, TraceMeanField_ELBO
-from pyro.optim import Adam
+from pyro.optim import ClippedAdam
 from pyro.poutine.messenger import Messenger
 from tqdm import tqdm
 
@@ -133,7 +133,7 @@ def _programs(model: DeconvolutionModel, prior: VAEImagePrior, *, train: bool = 
 def vae_loss(prior: VAEImagePrior, model: DeconvolutionModel, batch: torch.Tensor) -> float:
     """Negative ELBO per pixel of ``batch`` under ``model`` (analytic KL, one draw)."""
     program, guide = _programs(model, prior, train=False)
-    index = torch.arange(len(batch))
+    index = torch.arange(len(batch), device=batch.device)
     with torch.no_grad():
         loss = TraceMeanField_ELBO().loss(program, guide, batch, len(batch), index, 1.0)
     return loss / batch.numel()
@@ -156,6 +156,7 @@ def fit_vae(
     epochs: int = 20,
     batch_size: int = 32,
     lr: float = 1e-3,
+    lr_decay: float = 0.1,
     kl_start: float = 0.1,
     kl_warmup: int = 5,
     min_kl: float = 1e-3,
@@ -168,6 +169,7 @@ def fit_vae(
     checkpoint=None,
     resume: bool = False,
     description: str = "",
+    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> VAEImagePrior:
     r"""Train a :class:`~bayesdeconv.priors.VAEImagePrior` on noisy (blurred) images.
@@ -188,7 +190,9 @@ def fit_vae(
         weights).
     patch, epochs, batch_size, lr
         Patch size (a multiple of :math:`2^{depth}`), passes over the data, mini-batch size,
-        Adam learning rate.
+        Adam learning rate (gradients clipped at norm 10).
+    lr_decay : float
+        The learning rate decays geometrically to ``lr * lr_decay`` over the ``epochs``.
     kl_start, kl_warmup : float, int
         KL annealing: :math:`\beta` from ``kl_start`` to 1 over ``kl_warmup`` epochs.
     min_kl : float
@@ -207,6 +211,8 @@ def fit_vae(
         estimates restart).
     description : str
         What the data are (kept in the model file).
+    device : str or torch.device, optional
+        Where to train (``"cuda"`` for a GPU; default the CPU). The saved model is the same.
     progress : bool
         Show a progress bar on stderr.
 
@@ -224,8 +230,8 @@ def fit_vae(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if patch % network.factor:
         raise ValueError(f"patch must be a multiple of {network.factor}, got {patch}")
-    if not lr > 0 or not 0 < kl_start <= 1 or not 0 <= held_out < 1:
-        raise ValueError("need lr > 0, 0 < kl_start <= 1 and 0 <= held_out < 1")
+    if not lr > 0 or not 0 < lr_decay <= 1 or not 0 < kl_start <= 1 or not 0 <= held_out < 1:
+        raise ValueError("need lr > 0, 0 < lr_decay <= 1, 0 < kl_start <= 1, 0 <= held_out < 1")
     data = patches(images, patch)
     psf_array = None if psf is None else check_psf(psf, image_shape=(patch, patch))
     noise = training_noise(noise if noise is not None else GaussianNoise(), data)
@@ -235,8 +241,8 @@ def fit_vae(
     rng = np.random.default_rng(seed)
     train, held = _split(len(data), held_out, rng)
     record = {"patch": patch, "patches": len(train), "held_out": len(held), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "seed": seed, "noise": repr(noise),
-              "boundary": boundary, "history": []}  # fmt: skip
+              "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "seed": seed,
+              "noise": repr(noise), "boundary": boundary, "history": []}  # fmt: skip
     prior = None
     if resume and checkpoint is not None and Path(checkpoint).exists():
         prior = VAEImagePrior.load(checkpoint)
@@ -248,12 +254,16 @@ def fit_vae(
                                         l1=l1, l2=l2, description=description)  # fmt: skip
     prior.scale = scale
     prior.psf = psf_array
+    device = torch.device("cpu" if device is None else device)
     operator = ConvolutionOperator(
         np.ones((1, 1)) if psf_array is None else psf_array, (patch, patch),
         boundary="circular" if psf_array is None else boundary, dtype=torch.float32,
+        device=device,
     )  # fmt: skip
     model = DeconvolutionModel(operator, prior=prior, noise=noise)
-    tensors = torch.as_tensor(data, dtype=torch.float32)
+    for net in (prior.encoder, prior.decoder):
+        net.to(device)
+    tensors = torch.as_tensor(data, dtype=torch.float32, device=device)
     held_batch = tensors[held[:256]] if len(held) else tensors[train[:256]]
     program, guide = _programs(model, prior)
     start_time = time.perf_counter()
@@ -264,7 +274,13 @@ def fit_vae(
     pyro.set_rng_seed(seed + first)
     try:
         with pyro.get_param_store().scope():
-            svi = SVI(program, guide, Adam({"lr": lr}), TraceMeanField_ELBO())
+            per_epoch = -(-len(train) // batch_size)
+            optim = ClippedAdam({
+                "lr": lr * lr_decay ** (first / epochs),
+                "lrd": lr_decay ** (1.0 / (epochs * per_epoch)),
+                "clip_norm": 10.0,
+            })  # fmt: skip
+            svi = SVI(program, guide, optim, TraceMeanField_ELBO())
             bar = tqdm(range(first, epochs), desc="VAE", file=sys.stderr, disable=not progress,
                        leave=False, initial=first, total=epochs)  # fmt: skip
             for epoch in bar:
@@ -273,7 +289,7 @@ def fit_vae(
                 order = np.random.default_rng([seed, epoch]).permutation(train)
                 total, steps = 0.0, 0
                 for lo in range(0, len(order), batch_size):
-                    index = torch.as_tensor(order[lo : lo + batch_size])
+                    index = torch.as_tensor(order[lo : lo + batch_size], device=device)
                     with warnings.catch_warnings():
                         warnings.filterwarnings("ignore", "Encountered NaN")
                         loss = svi.step(tensors[index], len(train), index, beta)
