@@ -187,7 +187,11 @@ def deconvolve(
         photographs than ``"piecewise"`` and takes the broader scale 0.02:
         :func:`image_prior`, Levin benchmark in the README), ``"learned-wiener"`` (a Gaussian
         prior whose precision is a bank of learned filters: the bank shipped for photographs in
-        2-D, for widefield volumes in 3-D; same engines as ``"smooth"``), or an instance such
+        2-D, for widefield volumes in 3-D; same engines as ``"smooth"``), ``"vae"`` (the
+        shipped VAE decoder trained on generated filament images with its PSF,
+        :class:`~bayesdeconv.priors.VAEImagePrior`, fitted by SVI from its encoder's
+        start; a model of one's own from :func:`~bayesdeconv.training.fit_vae` is passed as
+        an instance, ``VAEImagePrior.load("model.npz")``), or an instance such
         as ``SmoothPrior(precision=...)``, ``priors.sparse(scale=0.01)`` or
         ``LearnedWienerPrior.load("bank.npz")`` (a bank from
         :func:`~bayesdeconv.training.train_wiener`).

@@ -347,3 +347,19 @@ def test_help_lists_the_command(capsys):
     assert "train-vae" in capsys.readouterr().out
     assert main(["train-vae", "--help"]) == 0
     assert "--resume" in capsys.readouterr().out
+
+
+def test_prior_vae_uses_the_shipped_model(files, capsys):
+    """``--prior vae`` with the shipped model's PSF works; another PSF fails in one line."""
+    from bayesdeconv.diagnostics.filament_sets import FILAMENT_SETTINGS
+
+    np.save(files.folder / "shipped_psf.npy", FILAMENT_SETTINGS["low-noise"].psf)
+    args = ["deconvolve", files.image, "--psf", files.folder / "shipped_psf.npy", "--prior", "vae",
+            "--steps", "5", "-q", "-o", files.folder / "shipped.tif"]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    assert np.isfinite(tifffile.imread(files.folder / "shipped.tif")).all()
+    np.save(files.folder / "other_psf.npy", gaussian_psf(7, 1.0))
+    args[3] = files.folder / "other_psf.npy"
+    args[-1] = files.folder / "other.tif"
+    _one_error_line(main([str(a) for a in args]), capsys.readouterr(), "train-vae")
+    assert not (files.folder / "other.tif").exists()
