@@ -9,8 +9,9 @@ only: 2000 generated filament images of 64² (:func:`bayesdeconv.diagnostics.fil
 filament_set`, setting ``"low-noise"``: Gaussian PSF FWHM 3.8 px on 13×13 pixels, Gaussian
 noise 2 % of the peak, peak 1; seeds 0–1999, the benchmark scores seeds from 10 000), the
 default network (width 16, depth 2, 16 latent channels, about 30k weights), 30 epochs of
-batch 32, Adam 3e-3 decaying to 3e-4, KL annealing over 5 epochs. Deterministic (seeded); about
-9 minutes on two CPU cores.
+batch 32, Adam 3e-3 decaying to 3e-4, KL annealing over 5 epochs. Seeded; about 15 minutes on
+two CPU cores. The shipped file was made before ``fit_vae`` reseeded every epoch from the seed
+(for exact resumes): a rerun now gives a model of the same training but other random draws.
 """
 
 from __future__ import annotations

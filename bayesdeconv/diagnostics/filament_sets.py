@@ -45,7 +45,6 @@ class FilamentSetting:
     fwhm: float
     noise: Likelihood
     peak: float = 1.0
-    background: float = 0.0
 
     @property
     def psf(self) -> np.ndarray:

@@ -292,7 +292,7 @@ def _fit_deconvolution(model, observed, guide, init, seed, summary_samples, loop
         summary,
         method="map" if guide == "map" or isinstance(auto, AutoDelta) else "svi",
         elbo=-np.asarray(losses),
-        n_iter=len(losses),
+        n_iter=len(losses) if loop["steps"] else 0,
         converged=converged,
         runtime=time.perf_counter() - start_time,
         info={
@@ -339,7 +339,7 @@ def _fit_generic(model, args, kwargs, guide, init, seed, summary_samples, loop):
         sites=summary.sites,
         num_samples=summary.num_samples,
         elbo=-np.asarray(losses),
-        n_iter=len(losses),
+        n_iter=len(losses) if loop["steps"] else 0,
         converged=converged,
         runtime=time.perf_counter() - start_time,
         draw_fn=summary.draw_fn,

@@ -82,7 +82,8 @@ class VAEImagePrior(ImagePrior):
         :math:`\lambda_1`, :math:`\lambda_2` of the pixel penalties (0: off).
     psf : array_like, optional
         The PSF the model was trained with (DivBlurring); a model with another PSF is refused
-        (the encoder's start assumes this blur) unless ``any_psf``.
+        (the encoder's start assumes this blur) unless ``any_psf``. A trained model without
+        one (DivNoising: ``training`` set, ``psf=None``) accepts only a delta PSF.
     any_psf : bool
         Accept any PSF: the decoder is a prior on sharp images whatever the blur; only the
         amortised start is then off, and SVI refines from it.
@@ -154,9 +155,18 @@ class VAEImagePrior(ImagePrior):
             raise ValueError(f"the VAE prior is for 2-D images, got a {model.ndim}-D image")
         if model.blind:
             raise ValueError("the VAE prior needs a known PSF (its encoder was trained for one)")
-        if self.psf is None or self.any_psf:
+        if self.any_psf:
             return
         given = model.operator.psf.detach().cpu().double().numpy()
+        if self.psf is None:
+            # a trained denoiser (DivNoising) models the blurred image: no blur may follow it
+            if self.training and np.count_nonzero(given) != 1:
+                raise ValueError(
+                    "this VAE prior was trained without a PSF (a denoiser of the blurred image); "
+                    "denoise with a delta PSF, train a model with your PSF (bayesdeconv "
+                    "train-vae --psf), or pass any_psf=True"
+                )
+            return
         same = given.shape == self.psf.shape and np.allclose(
             given, self.psf, rtol=0, atol=1e-3 * float(np.abs(self.psf).max())
         )

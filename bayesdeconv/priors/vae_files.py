@@ -42,6 +42,7 @@ def save_prior(prior, path) -> Path:
         "positivity": prior.positivity,
         "l1": prior.l1,
         "l2": prior.l2,
+        "any_psf": prior.any_psf,
         "description": prior.description,
         "training": settings["training"],
     }
@@ -82,6 +83,7 @@ def load_prior(cls, path, **kwargs):
             "l1": float(meta.get("l1", 0.0)),
             "l2": float(meta.get("l2", 0.0)),
             "psf": psf,
+            "any_psf": bool(meta.get("any_psf", False)),
             "description": str(meta.get("description", "")),
             "training": meta.get("training") or {},
         }

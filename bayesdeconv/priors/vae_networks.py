@@ -98,7 +98,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, shape: NetworkShape) -> None:
         super().__init__()
         self.shape = shape
-        channels = shape.width * 2 ** (shape.depth - 1)
+        channels = shape.width * 2 ** max(shape.depth - 1, 0)
         self.stem = nn.Conv2d(shape.latent_channels, channels, 1)
         levels = []
         for level in reversed(range(shape.depth)):

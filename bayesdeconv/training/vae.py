@@ -16,9 +16,9 @@ mini-batches by plate subsampling and the analytic KL (``TraceMeanField_ELBO``):
     + \log(\text{penalties}).
 
 :math:`A` is the known PSF (DivBlurring) or the identity (``psf=None``: DivNoising); nothing
-else differs. :math:`\beta` rises linearly from ``kl_start`` to 1 over ``kl_warmup`` epochs
-(KL annealing); the *collapse guard* halves it for the next epoch whenever the held-out KL
-falls below ``min_kl`` nats per latent value (the posterior collapsing into the prior, when
+else differs. :math:`\beta` rises linearly towards 1, reached at epoch ``kl_warmup`` (KL
+annealing); the *collapse guard* halves it for the next epoch whenever the held-out KL falls
+below ``min_kl`` nats per latent value (the posterior collapsing into the prior, when
 the decoder ignores :math:`z`), and lets it recover once the KL does.
 """
 
@@ -194,7 +194,8 @@ def fit_vae(
     lr_decay : float
         The learning rate decays geometrically to ``lr * lr_decay`` over the ``epochs``.
     kl_start, kl_warmup : float, int
-        KL annealing: :math:`\beta` from ``kl_start`` to 1 over ``kl_warmup`` epochs.
+        KL annealing: :math:`\beta = \beta_0 + (1 - \beta_0) \min(1, e / w)` in epoch
+        :math:`e = 1, 2, \dots` (:math:`\beta_0` = ``kl_start``, :math:`w` = ``kl_warmup``).
     min_kl : float
         Collapse guard threshold, nats per latent value on the held-out patches.
     held_out : float
@@ -219,9 +220,11 @@ def fit_vae(
     Returns
     -------
     VAEImagePrior
-        The trained prior; ``prior.training["history"]`` lists per epoch the training and
-        held-out loss (negative ELBO per pixel), the held-out KL per latent value, the KL
-        weight and whether the collapse guard acted.
+        The trained prior; ``prior.training["history"]`` lists per epoch the training loss
+        (the :math:`\beta`-weighted negative ELBO per pixel, averaged over the epoch's steps),
+        the held-out loss (negative ELBO per pixel at :math:`\beta = 1`), the held-out KL per
+        latent value, :math:`\beta`, the learning rate, whether the collapse guard acted and
+        the elapsed seconds. Training leaves the caller's random state as it was.
     """
     network = network or NetworkShape()
     for name, value in (("patch", patch), ("epochs", epochs), ("batch_size", batch_size),
@@ -240,14 +243,16 @@ def fit_vae(
     scale = float(max(np.percentile(signal, 99.9), 1e-12))
     rng = np.random.default_rng(seed)
     train, held = _split(len(data), held_out, rng)
-    record = {"patch": patch, "patches": len(train), "held_out": len(held), "epochs": epochs,
-              "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "seed": seed,
-              "noise": repr(noise), "boundary": boundary, "history": []}  # fmt: skip
+    boundary = "circular" if psf_array is None else boundary
+    record = {"patch": int(patch), "patches": len(train), "held_out": len(held),
+              "epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
+              "lr_decay": float(lr_decay), "seed": int(seed), "noise": repr(noise),
+              "boundary": boundary, "history": []}  # fmt: skip
     prior = None
     if resume and checkpoint is not None and Path(checkpoint).exists():
         prior = VAEImagePrior.load(checkpoint)
-        if prior.network != network or prior.training.get("patch") != patch:
-            raise ValueError(f"{checkpoint} was trained with another network or patch size")
+        _check_resumable(prior, checkpoint, record, network, psf_array,
+                         {"positivity": positivity, "l1": float(l1), "l2": float(l2)})  # fmt: skip
         record["history"] = list(prior.training.get("history", []))
     if prior is None:
         prior = VAEImagePrior.untrained(network, seed=seed, scale=scale, positivity=positivity,
@@ -266,14 +271,14 @@ def fit_vae(
     tensors = torch.as_tensor(data, dtype=torch.float32, device=device)
     held_batch = tensors[held[:256]] if len(held) else tensors[train[:256]]
     program, guide = _programs(model, prior)
-    start_time = time.perf_counter()
     first = len(record["history"])
     factor = 1.0 if not record["history"] else record["history"][-1]["guard"]
+    start_time = time.perf_counter() - (record["history"][-1]["seconds"] if first else 0.0)
     for net in (prior.encoder, prior.decoder):
         net.requires_grad_(True)
-    pyro.set_rng_seed(seed + first)
-    try:
-        with pyro.get_param_store().scope():
+    devices = [device] if device.type == "cuda" else []
+    try:  # the caller's random state is left as it was
+        with pyro.get_param_store().scope(), torch.random.fork_rng(devices=devices):
             per_epoch = -(-len(train) // batch_size)
             optim = ClippedAdam({
                 "lr": lr * lr_decay ** (first / epochs),
@@ -287,6 +292,7 @@ def fit_vae(
                 ramp = 1.0 if kl_warmup == 0 else min(1.0, (epoch + 1) / kl_warmup)
                 beta = factor * (kl_start + (1.0 - kl_start) * ramp)
                 order = np.random.default_rng([seed, epoch]).permutation(train)
+                torch.manual_seed(int(np.random.default_rng([seed, epoch, 1]).integers(2**62)))
                 total, steps = 0.0, 0
                 for lo in range(0, len(order), batch_size):
                     index = torch.as_tensor(order[lo : lo + batch_size], device=device)
@@ -307,6 +313,7 @@ def fit_vae(
                     "held_out": vae_loss(prior, model, held_batch),
                     "kl_per_value": kl,
                     "beta": beta,
+                    "lr": lr * lr_decay ** (epoch / epochs),
                     "guard": factor,
                     "collapsed": bool(collapsed),
                     "seconds": time.perf_counter() - start_time,
@@ -328,3 +335,23 @@ def fit_vae(
         )  # fmt: skip
     prior.training = record
     return prior
+
+
+def _check_resumable(prior, checkpoint, record: dict, network, psf, penalties: dict) -> None:
+    """Refuse to continue a checkpoint made with other data or settings."""
+    saved = prior.training
+    differences = [key for key in ("patch", "patches", "held_out", "seed", "noise", "boundary")
+                   if saved.get(key) != record[key]]  # fmt: skip
+    if prior.network != network:
+        differences.append("network")
+    same_psf = (prior.psf is None) == (psf is None) and (
+        psf is None or (prior.psf.shape == psf.shape and np.allclose(prior.psf, psf))
+    )
+    if not same_psf:
+        differences.append("psf")
+    differences += [key for key, value in penalties.items() if getattr(prior, key) != value]
+    if differences:
+        raise ValueError(
+            f"{checkpoint} was trained with other settings or data ({', '.join(differences)}); "
+            "resume with the same ones, or start afresh"
+        )
