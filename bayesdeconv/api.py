@@ -151,6 +151,7 @@ def deconvolve(
     std: str = "auto",
     steps: int | None = None,
     seed: int | None = None,
+    restarts: int = 1,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> Result:
@@ -286,6 +287,8 @@ def deconvolve(
         raise ValueError(f"std must be 'auto' or 'family', got {std!r}")
     if steps is not None and (int(steps) != steps or steps < 1):
         raise ValueError(f"steps must be a positive integer, got {steps}")
+    if isinstance(restarts, bool) or int(restarts) != restarts or restarts < 1:
+        raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
     device = _resolve_device(device)
     raw = _to_numpy(image, "image")
     mask_array = prepare_mask(mask, raw.shape)
@@ -359,6 +362,7 @@ def deconvolve(
         psf_update=psf_update,
         psf_init=psf_init,
         std=std,
+        restarts=restarts,
     )
 
     def build(dtype: torch.dtype) -> DeconvolutionModel:
@@ -370,7 +374,7 @@ def deconvolve(
             prior=prior_obj,
             noise=noise_obj,
             mask=None if mask_array is None else torch.as_tensor(mask_array, device=device),
-            psf_prior=psf if parametric else PSF_PRIORS.build("ard", size=size) if blind else None,
+            psf_prior=psf if parametric else _blind_psf_prior(prior_obj, size) if blind else None,
         )
 
     model = build(torch.float64)
@@ -390,10 +394,15 @@ def deconvolve(
     return result
 
 
+def _blind_psf_prior(prior, size: tuple[int, ...]) -> PSFPrior:
+    """The PSF prior of a blind fit: the one the image prior pairs with, else ARD."""
+    return prior.blind_psf_prior(size) or PSF_PRIORS.build("ard", size=size)
+
+
 def _check_options(engine, options: FitOptions) -> None:
     """Refuse options the chosen engine would ignore (defaults pass)."""
     default = FitOptions()
-    for field in ("guide", "psf_update", "psf_covariance", "psf_init", "std"):
+    for field in ("guide", "psf_update", "psf_covariance", "psf_init", "std", "restarts"):
         value = getattr(options, field)
         if field in engine.options or isinstance(value, np.ndarray):
             continue

@@ -76,7 +76,7 @@ class Registry:
         return name in self._factories
 
 
-IMAGE_PRIORS = Registry("prior", planned=("extreme-channel", "dip"))
+IMAGE_PRIORS = Registry("prior", planned=("extreme-channel",))
 LIKELIHOODS = Registry("noise model")
 PSF_PRIORS = Registry("PSF prior")
 ENGINES = Registry("method")
@@ -89,10 +89,12 @@ def _register_defaults() -> None:
     from bayesdeconv.likelihoods import EstimatedPoissonGaussianNoise, GaussianNoise, PoissonNoise
     from bayesdeconv.priors import (
         BLIND_SPARSE_SCALE,
+        DeepImagePrior,
         GammaFieldPrior,
         LearnedWienerPrior,
         SmoothPrior,
         VAEImagePrior,
+        VariationalDIP,
         piecewise,
         sparse,
     )
@@ -127,6 +129,18 @@ def _register_defaults() -> None:
         "vae",
         lambda blind=False: VAEImagePrior.shipped(),
         "VAE decoder trained on filament images (shipped: DivBlurring, FWHM 3.8 px; SVI)",
+    )
+    IMAGE_PRIORS.register(
+        "dip",
+        lambda blind=False: DeepImagePrior(),
+        "deep image prior: an untrained generator makes the image (SelfDeblur by MAP)",
+    )
+    IMAGE_PRIORS.register(
+        "vdip-sparse",
+        lambda blind=False: VariationalDIP(
+            sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse()
+        ),
+        "sparse gradients, posterior from a deep image prior network (variational DIP, SVI)",
     )
     LIKELIHOODS.register(
         "gaussian", lambda: GaussianNoise(), "additive Gaussian, learned precision"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bayesdeconv import sites
-from bayesdeconv.infer import blind, gibbs, ivb, parametric_ivb, poisson_vb
+from bayesdeconv.infer import blind, dip, gibbs, ivb, parametric_ivb, poisson_vb
 from bayesdeconv.infer._common import mean_field_drawer
 from bayesdeconv.infer.collapsed import fit_psf_parameters
 from bayesdeconv.infer.result import Result, SamplePosterior
@@ -23,11 +23,11 @@ from bayesdeconv.infer.svi import fit_svi
 from bayesdeconv.infer.vadam import fit_vadam
 from bayesdeconv.likelihoods.base import ConjugateGaussianLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
-from bayesdeconv.priors.base import CirculantGaussianPrior
+from bayesdeconv.priors.base import CirculantGaussianPrior, NetworkPrior
 
 __all__ = ["AUTO_ORDER", "DEFAULT_ENGINES", "Engine", "FitOptions"]
 
-AUTO_ORDER = ("evidence", "ivb", "svi")
+AUTO_ORDER = ("evidence", "ivb", "svi", "map")
 """Engines tried in turn when ``deconvolve(method=None)``: closed form where it applies."""
 
 
@@ -52,6 +52,9 @@ class FitOptions:
     std : str
         IVB with a Gaussian (smooth) prior: ``"auto"`` or ``"family"`` (see
         :func:`~bayesdeconv.infer.ivb.fit_ivb`).
+    restarts : int
+        Deep image priors (MAP and SVI): seeded runs, the best by the final objective kept
+        (:func:`~bayesdeconv.infer.dip.fit_dip`).
     """
 
     steps: int | None = None
@@ -62,6 +65,7 @@ class FitOptions:
     psf_update: str = "closed-form"
     psf_init: str | np.ndarray = "search"
     std: str = "auto"
+    restarts: int = 1
 
 
 class Engine(Protocol):
@@ -184,26 +188,42 @@ class GibbsEngine:
 
 @dataclass(frozen=True)
 class SVIEngine:
-    """Pyro SVI on the reparameterised ELBO with an autoguide (any model)."""
+    """Pyro SVI on the reparameterised ELBO with an autoguide (any model); deep image priors
+    through :func:`~bayesdeconv.infer.dip.fit_dip` (MAP: SelfDeblur, SVI: variational DIP)."""
 
     name: str = "svi"
     summary: str = "Pyro SVI with an autoguide (any prior and noise model)"
-    options: frozenset[str] = frozenset({"steps", "seed", "guide", "psf_init"})
+    options: frozenset[str] = frozenset({"steps", "seed", "guide", "psf_init", "restarts"})
     dtype: torch.dtype = torch.float32
     guide: str = "mean-field"
     blind: bool = True
-    """Whether blind models are supported (a point-mass PSF and image collapse to no blur)."""
+    """Whether blind models are supported (a point-mass PSF and image collapse to no blur;
+    a deep image prior's generated image and kernel are the exception)."""
 
     def supports(self, model: DeconvolutionModel) -> str | None:
+        if isinstance(model.prior, NetworkPrior):
+            if model.prior.variational != (self.guide != "map"):
+                right = "svi" if model.prior.variational else "map"
+                return f"{model.prior.name} is fitted by method={right!r}"
+            return dip.unsupported_reason(model)
         if model.blind and not self.blind:
             return (
                 f"{self.name} supports known PSFs only; blind deconvolution supports methods "
-                "'ivb', 'svi', 'vadam' and 'gibbs'"
+                "'ivb', 'svi', 'vadam' and 'gibbs' (and 'map' with prior='dip')"
             )
         return None
 
     def fit(self, model: DeconvolutionModel, y: torch.Tensor, options: FitOptions) -> Result:
         extra = {} if options.steps is None else {"steps": int(options.steps)}
+        if isinstance(model.prior, NetworkPrior):
+            if options.guide is not None:
+                raise ValueError("a deep image prior brings its own guide; leave guide unset")
+            return dip.fit_dip(
+                model, y, restarts=options.restarts, seed=options.seed,
+                progress=options.progress, **extra,
+            )  # fmt: skip
+        if options.restarts != 1:
+            raise ValueError("restarts apply to deep image priors (prior='dip', 'vdip-...')")
         if model.blind and not model.psf_prior.parametric:
             extra["init"] = _search_start(model, y, options)
         guide = options.guide or self.guide
@@ -220,6 +240,8 @@ class VadamEngine:
     dtype: torch.dtype = torch.float32
 
     def supports(self, model: DeconvolutionModel) -> str | None:
+        if isinstance(model.prior, NetworkPrior):
+            return "vadam does not fit deep image priors; use method='map' or 'svi'"
         if model.blind and model.psf_prior.parametric:
             return (
                 "vadam updates PSF values, not the parameters of a parametric PSF "
@@ -333,7 +355,7 @@ DEFAULT_ENGINES: tuple[Engine, ...] = (
     SVIEngine(
         name="map",
         summary="MAP point estimate (SVI with a point-mass guide)",
-        options=frozenset({"steps", "seed", "psf_init"}),
+        options=frozenset({"steps", "seed", "psf_init", "restarts"}),
         guide="map",
         blind=False,
     ),

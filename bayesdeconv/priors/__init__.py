@@ -11,7 +11,14 @@ from bayesdeconv.priors.ard import (
     piecewise,
     sparse,
 )
-from bayesdeconv.priors.base import CirculantGaussianPrior, GaussianScaleMixturePrior, ImagePrior
+from bayesdeconv.priors.base import (
+    CirculantGaussianPrior,
+    GaussianScaleMixturePrior,
+    ImagePrior,
+    NetworkPrior,
+)
+from bayesdeconv.priors.dip import DeepImagePrior, DIPSchedule, VariationalDIP
+from bayesdeconv.priors.dip_networks import GeneratorShape
 from bayesdeconv.priors.filter_banks import filter_bank, normalise_filters
 from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
@@ -25,18 +32,23 @@ __all__ = [
     "BLIND_SPARSE_SCALE",
     "SPARSE_SCALE",
     "CirculantGaussianPrior",
+    "DIPSchedule",
+    "DeepImagePrior",
     "FixedPrecision",
     "GammaFieldPrior",
     "GammaPosterior",
     "GammaPrior",
     "GaussianScaleMixturePrior",
+    "GeneratorShape",
     "GradientARDPrior",
     "ImagePrior",
     "LearnedWienerPrior",
+    "NetworkPrior",
     "NetworkShape",
     "SmoothPrior",
     "StationaryGaussian",
     "VAEImagePrior",
+    "VariationalDIP",
     "as_precision",
     "difference_spectrum",
     "filter_bank",

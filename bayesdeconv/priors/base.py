@@ -47,7 +47,7 @@ from bayesdeconv.priors.hyper import (
 )
 from bayesdeconv.priors.stationary import StationaryGaussian
 
-__all__ = ["CirculantGaussianPrior", "GaussianScaleMixturePrior", "ImagePrior"]
+__all__ = ["CirculantGaussianPrior", "GaussianScaleMixturePrior", "ImagePrior", "NetworkPrior"]
 
 
 class ImagePrior(ABC):
@@ -95,6 +95,37 @@ class ImagePrior(ABC):
     def with_hyperparameters(self, values: Mapping[str, float]) -> ImagePrior:
         """A copy with the named precision sites held fixed at ``values``."""
         return with_fixed_precisions(self, values)
+
+    def blind_psf_prior(self, size: tuple[int, ...]):
+        """The PSF prior this image prior pairs with in blind deconvolution on support
+        ``size``, or ``None`` for the package's default (the ARD prior on the simplex)."""
+        return None
+
+
+class NetworkPrior(ImagePrior):
+    r"""Capability: an untrained generator network (deep image prior) makes the image, or,
+    with ``variational``, the mean and scale of its posterior :math:`q(x)`, and the prior
+    carries the schedule that fits it: for the deep image prior the optimisation path *is*
+    the regulariser. MAP (SelfDeblur) and SVI (variational DIP) run it through
+    :func:`~bayesdeconv.infer.dip.fit_dip`, which calls :meth:`reset` before every restart.
+    """
+
+    variational: ClassVar[bool] = False
+    """``False``: the image site is deterministic from the weights (fitted by MAP).
+    ``True``: the image site is the base prior's, and the network is the guide's."""
+
+    @abstractmethod
+    def reset(self, shape: tuple[int, ...], *, seed: int, dtype: torch.dtype, device) -> None:
+        """Draw fresh network weights and input for the latent grid ``shape``."""
+
+    @abstractmethod
+    def settings(self, device) -> tuple:
+        """``(GeneratorShape, DIPSchedule)`` used on ``device``."""
+
+    @abstractmethod
+    def network_output(self) -> torch.Tensor:
+        """The generator's raw output maps ``(channels, *shape)``; registers its weights with
+        Pyro under the module name :data:`~bayesdeconv.priors.dip.MODULE`."""
 
 
 class CirculantGaussianPrior(ImagePrior):

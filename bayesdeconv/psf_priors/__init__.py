@@ -2,6 +2,7 @@
 
 from bayesdeconv.psf_priors.ard import ARDPSFPrior
 from bayesdeconv.psf_priors.base import ConjugateGaussianPSFPrior, PSFPrior, check_psf_size
+from bayesdeconv.psf_priors.generated import GeneratedPSF
 from bayesdeconv.psf_priors.parametric import (
     DefocusPSF,
     GaussianPSF,
@@ -16,6 +17,7 @@ __all__ = [
     "ConjugateGaussianPSFPrior",
     "DefocusPSF",
     "GaussianPSF",
+    "GeneratedPSF",
     "LinearMotionPSF",
     "PSFPrior",
     "ParametricPSFPrior",

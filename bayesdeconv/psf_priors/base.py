@@ -88,6 +88,10 @@ class PSFPrior(ABC):
     def resized(self, size: tuple[int, ...]) -> PSFPrior:
         """The same prior on another support (coarse levels of a pyramid)."""
 
+    def reset(self, *, seed: int, dtype: torch.dtype, device) -> None:  # noqa: B027
+        """Draw fresh random state before a restart (a generator network's weights); the
+        priors on PSF values have none."""
+
     @property
     def numel(self) -> int:
         return math.prod(self.size)

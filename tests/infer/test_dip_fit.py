@@ -1,0 +1,128 @@
+"""SelfDeblur (MAP) and the variational DIP (SVI) through fit_dip and deconvolve."""
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from scipy.signal import convolve2d
+
+from bayesdeconv import deconvolve
+from bayesdeconv.diagnostics.levin import kernel_ncc, score
+from bayesdeconv.guides import DIPGuide
+from bayesdeconv.infer.dip import fit_dip
+from bayesdeconv.likelihoods import GaussianNoise
+from bayesdeconv.models import DeconvolutionModel
+from bayesdeconv.physics.convolution import ConvolutionOperator
+from bayesdeconv.priors import DeepImagePrior, DIPSchedule, GeneratorShape, VariationalDIP, sparse
+
+TINY = GeneratorShape(width=4, depth=2, skip=2, input_channels=2)
+QUICK = DIPSchedule(steps=20, milestones=(10,), ssim_after=10, pretrain=5)
+
+
+@pytest.fixture(scope="module")
+def blind_case():
+    """A 64² photograph blurred by a 7×7 L-shaped kernel, 0.5 % noise, valid borders."""
+    from skimage.data import camera
+    from skimage.transform import resize
+
+    x = resize(camera() / 255.0, (64, 64), anti_aliasing=True)
+    k = np.zeros((7, 7))
+    k[3, 1:6] = 1
+    k[2, 1] = 1
+    k /= k.sum()
+    y = convolve2d(x, k, mode="valid")
+    y = y + 0.005 * np.random.default_rng(0).standard_normal(y.shape)
+    return x[3:-3, 3:-3], k, y
+
+
+def test_variational_dip_recovers_a_blind_kernel(blind_case):
+    sharp, k, y = blind_case
+    schedule = DIPSchedule(steps=400, lr_psf=1e-3, milestones=(200,), ssim_after=None,
+                           pretrain=40)  # fmt: skip
+    prior = VariationalDIP(sparse(scale=0.02), GeneratorShape(8, 3, 4, 4), schedule)
+    result = deconvolve(y, psf_size=7, prior=prior, seed=0, progress=False)
+    assert result.method == "svi" and result.blind
+    delta = np.zeros_like(k)
+    delta[3, 3] = 1
+    ncc = kernel_ncc(result.psf, k)
+    assert ncc > 0.75 > kernel_ncc(delta, k) + 0.3  # far from the no-blur kernel
+    blurred = score(y, sharp, crop=4, max_shift=3)["psnr"]
+    assert score(result.mean, sharp, crop=4, max_shift=3)["psnr"] > blurred + 2.0
+    assert (result.std > 0).all()
+    assert abs(result.psf.sum() - 1) < 1e-5 and (result.psf >= 0).all()
+
+
+def _known_psf_model(prior, shape=(22, 22)):
+    psf = np.full((3, 3), 1 / 9)
+    op = ConvolutionOperator(psf, shape, boundary="valid", dtype=torch.float64)
+    return DeconvolutionModel(op, prior=prior, noise=GaussianNoise(precision=400.0))
+
+
+def test_variational_dip_elbo_matches_a_hand_monte_carlo():
+    """The fit's ELBO (Trace_ELBO) against E_q[log p(y|x) + log p(x)] + H[q] by hand."""
+    prior = VariationalDIP(sparse(), TINY, QUICK, init_scale=0.05)
+    model = _known_psf_model(prior)
+    rng = np.random.default_rng(1)
+    y = torch.as_tensor(0.5 + 0.05 * rng.standard_normal((22, 22)))
+    result = fit_dip(model, y, seed=0, progress=False, summary_samples=16)
+    objective = result.info["restarts"][0]["objective"]
+    with pyro.get_param_store().scope():
+        guide = DIPGuide(model)
+        mean, scale = (t.detach() for t in guide.moments())
+        assert (scale > 0).all()
+        draws = mean + scale * torch.randn(4000, *mean.shape, dtype=mean.dtype)
+        blurred = torch.stack([model.operator.forward(x) for x in draws])
+        loglik = torch.distributions.Normal(blurred, 400.0**-0.5).log_prob(y).sum((-2, -1))
+        logprior = torch.stack([prior.base.log_density(x, 2) for x in draws])
+        entropy = torch.distributions.Normal(mean, scale).entropy().sum()
+        terms = loglik + logprior + entropy
+    hand, se = float(terms.mean()), float(terms.std() / np.sqrt(len(terms)))
+    # the fit's objective is an 8-particle estimate: allow its noise too
+    spread = float(terms.std() / np.sqrt(8))
+    assert abs(objective - hand) < 4 * (se + spread)
+
+
+def test_restarts_keep_the_best_objective_and_report_the_spread():
+    prior = DeepImagePrior(TINY, QUICK)
+    model = _known_psf_model(prior)
+    y = torch.full((22, 22), 0.4, dtype=torch.float64)
+    result = fit_dip(model, y, restarts=3, seed=7, progress=False)
+    runs = result.info["restarts"]
+    assert [r["seed"] for r in runs] == [7, 8, 9]
+    best = max(runs, key=lambda r: r["objective"])
+    assert result.info["chosen_seed"] == best["seed"]
+    assert result.info["objective_spread"] == pytest.approx(np.std([r["objective"] for r in runs]))
+    again = fit_dip(model, y, restarts=1, seed=best["seed"], progress=False)
+    assert np.allclose(again.mean, result.mean, atol=1e-6)  # the chosen run is reproducible
+    assert result.method == "map" and np.all(result.std == 0)  # a point estimate
+
+
+def test_deconvolve_routes_and_refuses():
+    rng = np.random.default_rng(0)
+    y = 0.5 + 0.05 * rng.standard_normal((24, 24))
+    prior = DeepImagePrior(TINY, QUICK)
+    result = deconvolve(y, np.full((3, 3), 1 / 9), prior=prior, progress=False)
+    assert result.method == "map"  # the automatic choice for a deep image prior
+    with pytest.raises(ValueError, match="method='map'"):
+        deconvolve(y, np.full((3, 3), 1 / 9), prior=prior, method="svi", progress=False)
+    with pytest.raises(ValueError, match="vadam"):
+        deconvolve(y, np.full((3, 3), 1 / 9), prior=prior, method="vadam", progress=False)
+    with pytest.raises(ValueError, match="rescale"):
+        deconvolve(10 * y, np.full((3, 3), 1 / 9), prior=prior, progress=False)
+    with pytest.raises(ValueError, match="restarts"):
+        deconvolve(y, np.full((3, 3), 1 / 9), prior="smooth", method="svi", restarts=2,
+                   progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="restarts"):
+        deconvolve(y, np.full((3, 3), 1 / 9), restarts=0, progress=False)
+    with pytest.raises(ValueError, match="own guide"):
+        deconvolve(y, np.full((3, 3), 1 / 9), prior=VariationalDIP(sparse(), TINY, QUICK),
+                   guide="mean-field", progress=False)  # fmt: skip
+
+
+def test_blind_dip_uses_the_generated_kernel():
+    rng = np.random.default_rng(0)
+    y = 0.5 + 0.05 * rng.standard_normal((24, 24))
+    result = deconvolve(y, psf_size=5, prior=DeepImagePrior(TINY, QUICK), method="map",
+                        seed=0, progress=False)  # fmt: skip
+    assert result.psf.shape == (5, 5) and abs(result.psf.sum() - 1) < 1e-5
+    assert result.info["guide"] == "map"
