@@ -64,7 +64,7 @@ def test_svi_methods(blurred, method):
     ("kwargs", "error", "match"),
     [
         ({"psf": None}, ValueError, "needs psf_size"),
-        ({"prior": "dip"}, NotImplementedError, "dip"),
+        ({"guide": "fourier"}, NotImplementedError, "planned"),
         ({"method": "hmc"}, ValueError, "unknown method"),
         ({"prior": "tv"}, ValueError, "unknown prior"),
         ({"noise": "laplace"}, ValueError, "unknown noise"),

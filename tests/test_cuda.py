@@ -109,3 +109,19 @@ def test_vae_prior_trains_and_deconvolves_on_cuda(tmp_path):
     assert np.isfinite(result.mean).all() and result.std.min() > 0
     loaded = VAEImagePrior.load(prior.save(tmp_path / "model.npz"))
     assert not next(loaded.decoder.parameters()).is_cuda
+
+
+@pytest.mark.parametrize("prior", ["dip", "vdip-sparse"])
+def test_deep_image_priors_run_on_cuda(prior):
+    from bayesdeconv.priors import DeepImagePrior, DIPSchedule, GeneratorShape, VariationalDIP
+    from bayesdeconv.priors import sparse as sparse_prior
+
+    rng = np.random.default_rng(0)
+    y = 0.5 + 0.05 * rng.standard_normal((40, 40))
+    shape = GeneratorShape(width=8, depth=3, skip=4, input_channels=4)
+    schedule = DIPSchedule(steps=30, milestones=(20,), ssim_after=15, pretrain=5)
+    obj = (DeepImagePrior(shape, schedule) if prior == "dip"
+           else VariationalDIP(sparse_prior(), shape, schedule))  # fmt: skip
+    result = deconvolve(y, psf_size=5, prior=obj, seed=0, device="cuda", progress=False)
+    assert result.psf.shape == (5, 5) and np.isfinite(result.mean).all()
+    assert DeepImagePrior().settings("cuda")[0].width == 128  # the published network on a GPU

@@ -282,6 +282,7 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         normalise_psf=args.normalise_psf,
         steps=args.steps,
         seed=args.seed,
+        restarts=args.restarts,
         device=args.device,
         progress=not args.quiet,
         **engine,

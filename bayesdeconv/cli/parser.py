@@ -222,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=choices["device"], default="cpu", help="compute device (default: cpu)"
     )
     model.add_argument("--seed", metavar="S", type=int, help="random seed")
+    model.add_argument(
+        "--restarts",
+        metavar="N",
+        type=int,
+        default=1,
+        help="deep image priors: seeded runs, the best by its final objective kept (default: 1)",
+    )
     out = dec.add_argument_group("further outputs")
     out.add_argument(
         "--std-output",

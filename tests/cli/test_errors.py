@@ -86,8 +86,6 @@ def _setup(case: str, inputs) -> list[str]:
         return ["deconvolve", image, "--psf", psf, "-o", str(folder / "out.png")]
     if case == "missing-output-dir":
         return ["deconvolve", image, "--psf", psf, "-o", str(folder / "no" / "such" / "out.tif")]
-    if case == "planned-prior":
-        return ["deconvolve", image, "--psf", psf, "--prior", "dip", *outputs]
     if case == "unknown-prior":
         return ["deconvolve", image, "--psf", psf, "--prior", "nonsense", *outputs]
     if case == "poisson-with-ivb":
@@ -153,7 +151,6 @@ CASES = [
     "two-outputs-same-file",
     "output-not-tiff",
     "missing-output-dir",
-    "planned-prior",
     "unknown-prior",
     "poisson-with-ivb",
     "guide-without-svi",

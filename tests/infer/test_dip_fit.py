@@ -52,6 +52,20 @@ def test_variational_dip_recovers_a_blind_kernel(blind_case):
     assert abs(result.psf.sum() - 1) < 1e-5 and (result.psf >= 0).all()
 
 
+def test_selfdeblur_recovers_a_blind_kernel(blind_case):
+    """MAP of the generated image and kernel (SelfDeblur at a small size: 1500 steps, MSE
+    throughout: on this 58² case the SSIM switch after 300 steps ends 4 dB lower); the no-blur
+    kernel scores NCC 0.39 here."""
+    sharp, k, y = blind_case
+    schedule = DIPSchedule(steps=1500, milestones=(750,), ssim_after=None)
+    prior = DeepImagePrior(GeneratorShape(16, 3, 4, 4), schedule)
+    result = deconvolve(y, psf_size=7, prior=prior, method="map", seed=0, progress=False)
+    assert result.method == "map"
+    assert kernel_ncc(result.psf, k) > 0.65
+    blurred = score(y, sharp, crop=4, max_shift=3)["psnr"]
+    assert score(result.mean, sharp, crop=4, max_shift=3)["psnr"] > blurred + 3.0
+
+
 def _known_psf_model(prior, shape=(22, 22)):
     psf = np.full((3, 3), 1 / 9)
     op = ConvolutionOperator(psf, shape, boundary="valid", dtype=torch.float64)
