@@ -192,7 +192,13 @@ def deconvolve(
         shipped VAE decoder trained on generated filament images with its PSF,
         :class:`~bayesdeconv.priors.VAEImagePrior`, fitted by SVI from its encoder's
         start; a model of one's own from :func:`~bayesdeconv.training.fit_vae` is passed as
-        an instance, ``VAEImagePrior.load("model.npz")``), or an instance such
+        an instance, ``VAEImagePrior.load("model.npz")``), ``"dip"`` (SelfDeblur's deep
+        image prior: an untrained generator makes the image, blind with a generated kernel,
+        fitted by ``method="map"`` with its own schedule, :class:`~bayesdeconv.priors.
+        DeepImagePrior`), ``"vdip-sparse"`` (the variational DIP: sparse gradients, the
+        posterior from a generator network, ``method="svi"``,
+        :class:`~bayesdeconv.priors.VariationalDIP`; intensities in [0, 1] for both), or
+        an instance such
         as ``SmoothPrior(precision=...)``, ``priors.sparse(scale=0.01)`` or
         ``LearnedWienerPrior.load("bank.npz")`` (a bank from
         :func:`~bayesdeconv.training.train_wiener`).
@@ -203,7 +209,7 @@ def deconvolve(
         darkest level; what was used is in ``result.info["calibration"]``), or an instance
         such as ``PoissonGaussianNoise(gain, offset, read_noise)``. Counts and camera values
         go to closed-form IVB with ``prior="gamma"``, otherwise to SVI.
-    method : {None, "ivb", "svi", "map", "vadam", "gibbs"}
+    method : {None, "ivb", "svi", "map", "vadam", "gibbs", "evidence"}
         The engine (names in :data:`bayesdeconv.registry.ENGINES`). ``None`` (default) takes
         the first of :data:`~bayesdeconv.infer.engines.AUTO_ORDER` that supports the model:
         IVB where it applies (Gaussian noise, or Poisson counts with the Gamma prior),
@@ -260,6 +266,10 @@ def deconvolve(
         posterior draws take their own seed (``Result.sample(n, seed=...)``).
     device : str or torch.device, optional
         ``"cpu"`` (default) or ``"cuda"``.
+    restarts : int
+        Deep image priors: independent runs seeded ``seed, seed + 1, ...``, the best by its
+        final objective kept (the ELBO for the variational DIP); every run's objective is in
+        ``result.info["restarts"]`` and their spread in ``info["objective_spread"]``.
     progress : bool
         Show a progress bar on stderr.
 
