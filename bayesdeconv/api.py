@@ -191,7 +191,10 @@ def deconvolve(
         shipped VAE decoder trained on generated filament images with its PSF,
         :class:`~bayesdeconv.priors.VAEImagePrior`, fitted by SVI from its encoder's
         start; a model of one's own from :func:`~bayesdeconv.training.fit_vae` is passed as
-        an instance, ``VAEImagePrior.load("model.npz")``), or an instance such
+        an instance, ``VAEImagePrior.load("model.npz")``), ``"extreme-channel"`` (the
+        ``"sparse"`` prior times a Laplace factor on the dark and bright channels of Pan et
+        al. 2016 and Yan et al. 2017, :class:`~bayesdeconv.priors.ExtremeChannelPrior`; SVI,
+        MAP, Vadam), or an instance such
         as ``SmoothPrior(precision=...)``, ``priors.sparse(scale=0.01)`` or
         ``LearnedWienerPrior.load("bank.npz")`` (a bank from
         :func:`~bayesdeconv.training.train_wiener`).

@@ -76,7 +76,7 @@ class Registry:
         return name in self._factories
 
 
-IMAGE_PRIORS = Registry("prior", planned=("extreme-channel", "dip"))
+IMAGE_PRIORS = Registry("prior", planned=("dip",))
 LIKELIHOODS = Registry("noise model")
 PSF_PRIORS = Registry("PSF prior")
 ENGINES = Registry("method")
@@ -89,6 +89,7 @@ def _register_defaults() -> None:
     from bayesdeconv.likelihoods import EstimatedPoissonGaussianNoise, GaussianNoise, PoissonNoise
     from bayesdeconv.priors import (
         BLIND_SPARSE_SCALE,
+        ExtremeChannelPrior,
         GammaFieldPrior,
         LearnedWienerPrior,
         SmoothPrior,
@@ -127,6 +128,13 @@ def _register_defaults() -> None:
         "vae",
         lambda blind=False: VAEImagePrior.shipped(),
         "VAE decoder trained on filament images (shipped: DivBlurring, FWHM 3.8 px; SVI)",
+    )
+    IMAGE_PRIORS.register(
+        "extreme-channel",
+        lambda blind=False: ExtremeChannelPrior(
+            sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse()
+        ),
+        "sparse gradients times a dark/bright-channel factor (Pan 2016, Yan 2017; SVI, MAP)",
     )
     LIKELIHOODS.register(
         "gaussian", lambda: GaussianNoise(), "additive Gaussian, learned precision"

@@ -12,6 +12,7 @@ from bayesdeconv.priors.ard import (
     sparse,
 )
 from bayesdeconv.priors.base import CirculantGaussianPrior, GaussianScaleMixturePrior, ImagePrior
+from bayesdeconv.priors.extreme_channel import ExtremeChannelPrior
 from bayesdeconv.priors.filter_banks import filter_bank, normalise_filters
 from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
@@ -25,6 +26,7 @@ __all__ = [
     "BLIND_SPARSE_SCALE",
     "SPARSE_SCALE",
     "CirculantGaussianPrior",
+    "ExtremeChannelPrior",
     "FixedPrecision",
     "GammaFieldPrior",
     "GammaPosterior",
