@@ -195,10 +195,14 @@ def deconvolve(
         an instance, ``VAEImagePrior.load("model.npz")``), ``"dip"`` (SelfDeblur's deep
         image prior: an untrained generator makes the image, blind with a generated kernel,
         fitted by ``method="map"`` with its own schedule, :class:`~bayesdeconv.priors.
-        DeepImagePrior`), ``"vdip-sparse"`` (the variational DIP: sparse gradients, the
+        DeepImagePrior`), ``"vdip-sparse"``, ``"vdip-extreme"`` (the variational DIP: sparse
+        gradients or extreme channels, the
         posterior from a generator network, ``method="svi"``,
-        :class:`~bayesdeconv.priors.VariationalDIP`; intensities in [0, 1] for both), or
-        an instance such
+        :class:`~bayesdeconv.priors.VariationalDIP`; intensities in [0, 1] for both),
+        ``"extreme-channel"`` (the
+        ``"sparse"`` prior times a Laplace factor on the dark and bright channels of Pan et
+        al. 2016 and Yan et al. 2017, :class:`~bayesdeconv.priors.ExtremeChannelPrior`; SVI,
+        MAP, Vadam), or an instance such
         as ``SmoothPrior(precision=...)``, ``priors.sparse(scale=0.01)`` or
         ``LearnedWienerPrior.load("bank.npz")`` (a bank from
         :func:`~bayesdeconv.training.train_wiener`).

@@ -76,7 +76,7 @@ class Registry:
         return name in self._factories
 
 
-IMAGE_PRIORS = Registry("prior", planned=("extreme-channel",))
+IMAGE_PRIORS = Registry("prior")
 LIKELIHOODS = Registry("noise model")
 PSF_PRIORS = Registry("PSF prior")
 ENGINES = Registry("method")
@@ -90,6 +90,7 @@ def _register_defaults() -> None:
     from bayesdeconv.priors import (
         BLIND_SPARSE_SCALE,
         DeepImagePrior,
+        ExtremeChannelPrior,
         GammaFieldPrior,
         LearnedWienerPrior,
         SmoothPrior,
@@ -141,6 +142,20 @@ def _register_defaults() -> None:
             sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse()
         ),
         "sparse gradients, posterior from a deep image prior network (variational DIP, SVI)",
+    )
+    IMAGE_PRIORS.register(
+        "extreme-channel",
+        lambda blind=False: ExtremeChannelPrior(
+            sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse()
+        ),
+        "sparse gradients times a dark/bright-channel factor (Pan 2016, Yan 2017; SVI, MAP)",
+    )
+    IMAGE_PRIORS.register(
+        "vdip-extreme",
+        lambda blind=False: VariationalDIP(
+            ExtremeChannelPrior(sparse(scale=BLIND_SPARSE_SCALE) if blind else sparse())
+        ),
+        "extreme channels, posterior from a deep image prior network (variational DIP, SVI)",
     )
     LIKELIHOODS.register(
         "gaussian", lambda: GaussianNoise(), "additive Gaussian, learned precision"

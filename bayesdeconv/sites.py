@@ -14,6 +14,8 @@ LATENT = "latent"
 """The latent code ``z`` of a generator image prior (a VAE decoder's input)."""
 IMAGE_PENALTY = "image_penalty"
 """The factor holding a generator prior's optional penalties (l1, l2, positivity)."""
+EXTREME_CHANNEL = "extreme_channel"
+"""The factor of the extreme-channel prior (dark and bright channels of the image)."""
 PSF = "psf"
 """The PSF ``k`` (blind models)."""
 PSF_PRECISION = "psf_precision"
@@ -30,6 +32,7 @@ def psf_parameter(name: str) -> str:
 
 
 __all__ = [
+    "EXTREME_CHANNEL",
     "GRADIENT_PRECISION",
     "IMAGE",
     "IMAGE_PRECISION",

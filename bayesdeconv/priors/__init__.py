@@ -19,6 +19,7 @@ from bayesdeconv.priors.base import (
 )
 from bayesdeconv.priors.dip import DeepImagePrior, DIPSchedule, VariationalDIP
 from bayesdeconv.priors.dip_networks import GeneratorShape
+from bayesdeconv.priors.extreme_channel import ExtremeChannelPrior
 from bayesdeconv.priors.filter_banks import filter_bank, normalise_filters
 from bayesdeconv.priors.gamma_field import GammaFieldPrior
 from bayesdeconv.priors.hyper import FixedPrecision, GammaPosterior, GammaPrior, as_precision
@@ -34,6 +35,7 @@ __all__ = [
     "CirculantGaussianPrior",
     "DIPSchedule",
     "DeepImagePrior",
+    "ExtremeChannelPrior",
     "FixedPrecision",
     "GammaFieldPrior",
     "GammaPosterior",
