@@ -10,6 +10,7 @@ import torch
 from bayesdeconv.infer._common import to_numpy
 from bayesdeconv.infer.blind import PSF_COVARIANCES, PSF_INITS, PSF_UPDATES
 from bayesdeconv.infer.engines import AUTO_ORDER, FitOptions
+from bayesdeconv.infer.kernel_size import estimate_psf_size
 from bayesdeconv.infer.result import Result
 from bayesdeconv.likelihoods.base import CountLikelihood
 from bayesdeconv.models.deconvolution import DeconvolutionModel
@@ -234,8 +235,13 @@ def deconvolve(
         ``"valid"`` (default) models the unobserved scene beyond the image border; ``"circular"``
         assumes a periodic image (exact Fourier posterior with IVB).
     psf_size : int or (int, int), optional
-        Odd PSF support for blind deconvolution (required when ``psf`` is ``None``); choose it
-        a little larger than the expected blur.
+        Odd PSF support for blind deconvolution; choose it a little larger than the expected
+        blur. ``None`` (default): the shape of a ``psf_init`` array, else estimated from the
+        image by pilot kernel searches on supports grown while the kernel fills them
+        (:func:`~bayesdeconv.infer.kernel_size.estimate_psf_size`; a few seconds to half a
+        minute on a 255 x 255 photograph). Blind results record the support in
+        ``result.info["psf_size"]`` and whether it was estimated in
+        ``result.info["psf_size_estimated"]``.
     psf_covariance : {"full", "diagonal"}
         Blind deconvolution: the covariance family of the Gaussian PSF posterior.
     psf_update : {"closed-form", "elbo", "vadam"}
@@ -311,6 +317,7 @@ def deconvolve(
         observed = np.where(mask_array, observed, 0.0)
     parametric = isinstance(psf, PSFPrior) and psf.parametric
     blind = psf is None
+    estimate_size = False
     noise_given = LIKELIHOODS.resolve(noise)
     noise_obj = noise_given.calibrate(observed, mask_array)
     if prior is None:
@@ -327,24 +334,24 @@ def deconvolve(
         size = check_psf_size(psf.size, observed.shape)
         psf_array = to_numpy(psf.initial_value(dtype=torch.float64, device=None))
     elif blind:
-        if psf_size is None:
-            raise ValueError("blind deconvolution (psf=None) needs psf_size, the PSF support")
         if observed.ndim != 2:
             raise ValueError(f"blind deconvolution supports 2-D images, got {observed.ndim}-D")
         if psf_covariance not in PSF_COVARIANCES:
             raise ValueError(f"psf_covariance must be one of {PSF_COVARIANCES}")
         if psf_update not in PSF_UPDATES:
             raise ValueError(f"psf_update must be one of {PSF_UPDATES}, got {psf_update!r}")
-        size = check_psf_size(psf_size, observed.shape)
         if isinstance(psf_init, str):
             if psf_init not in PSF_INITS:
                 raise ValueError(f"psf_init must be one of {PSF_INITS} or an array")
         else:
             psf_init = check_psf(psf_init, image_shape=observed.shape, name="psf_init")
-            if psf_init.shape != size:
-                raise ValueError(f"psf_init has shape {psf_init.shape}, psf_size is {size}")
-        psf_array = np.zeros(size)
-        psf_array[tuple(s // 2 for s in size)] = 1.0
+            if psf_size is None:  # the starting kernel's support
+                psf_size = psf_init.shape
+        estimate_size = psf_size is None  # after every other check: the pilots take seconds
+        size = (3, 3) if estimate_size else check_psf_size(psf_size, observed.shape)
+        psf_array = None
+        if not isinstance(psf_init, str) and psf_init.shape != size:
+            raise ValueError(f"psf_init has shape {psf_init.shape}, psf_size is {size}")
     else:
         size = None
         if psf_size is not None:
@@ -380,8 +387,12 @@ def deconvolve(
     )
 
     def build(dtype: torch.dtype) -> DeconvolutionModel:
+        kernel = psf_array
+        if blind:  # a delta on the support: the engines start from psf_init
+            kernel = np.zeros(size)
+            kernel[tuple(s // 2 for s in size)] = 1.0
         operator = ConvolutionOperator(
-            psf_array, observed.shape, boundary=boundary, dtype=dtype, device=device
+            kernel, observed.shape, boundary=boundary, dtype=dtype, device=device
         )
         return DeconvolutionModel(
             operator,
@@ -397,10 +408,16 @@ def deconvolve(
     engine = select_engine(model, method)
     _check_options(engine, options)
     noise_obj.check_observed(observed)
-    if engine.dtype != model.dtype:
+    if estimate_size:  # every check passed on a provisional 3 x 3 support
+        size = estimate_psf_size(observed, mask=mask_array, progress=progress)
+        model = build(engine.dtype)
+    elif engine.dtype != model.dtype:
         model = build(engine.dtype)
     y = torch.as_tensor(observed, dtype=model.dtype, device=device)
     result = engine.fit(model, y, options)
+    if blind:
+        info = {**result.info, "psf_size": size, "psf_size_estimated": estimate_size}
+        result = dataclasses.replace(result, info=info)
     if noise_obj is not noise_given:  # measured on the image: show what was used
         calibration = getattr(noise_obj, "calibration", None)
         info = {**result.info, "noise": noise_obj, "calibration": calibration}

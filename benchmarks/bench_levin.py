@@ -23,7 +23,13 @@ with Vadam steps for q(k), the seed's hybrid), ``ivb-full-pyramid`` (IVB's own c
 sweeps instead of the search, the previous default), ``svi-mean-field`` (Pyro SVI, 3000 steps)
 and ``vadam`` (fit_vadam on all sites, 3000 steps).
 
-Run ``python benchmarks/bench_levin.py [--smoke] [--threads N] [--jobs N]
+With ``--auto-size`` the PSF support is not given: it is estimated once per case by
+``bayesdeconv.infer.kernel_size.estimate_psf_size`` (what ``deconvolve(psf_size=None)`` does),
+the search and the engines run on it, and the estimate's seconds are added to every
+engine's time like the search's; engines with their own start get ``psf_size=None``. The
+support used is in every row (``psf_size``, next to ``psf_size_true``, true size + 4).
+
+Run ``python benchmarks/bench_levin.py [--smoke] [--threads N] [--jobs N] [--auto-size]
 [--engines ivb-full,ivb-diag] [--cases 1-1,2-4] [--save-psfs DIR]``; ``--jobs 2 --threads 1``
 runs two cases at a time on a 2-core machine. An engine name followed by ``@S`` (e.g.
 ``ivb-full@0.04``) runs that engine with ``priors.sparse(scale=S)`` for its blind stage
@@ -52,6 +58,7 @@ from bayesdeconv import deconvolve, priors  # noqa: E402
 from bayesdeconv.api import image_prior  # noqa: E402
 from bayesdeconv.diagnostics import levin as scoring  # noqa: E402
 from bayesdeconv.infer.blind import search_start  # noqa: E402
+from bayesdeconv.infer.kernel_size import estimate_psf_size  # noqa: E402
 from bayesdeconv.likelihoods import GaussianNoise  # noqa: E402
 from bayesdeconv.models.deconvolution import DeconvolutionModel  # noqa: E402
 from bayesdeconv.physics.convolution import ConvolutionOperator  # noqa: E402
@@ -97,6 +104,11 @@ def _options(parser) -> None:
         help="also write every estimated PSF to DIR/<case>_<engine>.npy (not a results file)",
     )
     parser.add_argument(
+        "--auto-size",
+        action="store_true",
+        help="estimate the PSF support (psf_size=None) instead of the true size + 4",
+    )
+    parser.add_argument(
         "--tag", default="", help="results go to bench_levin_<tag>.{json,md} (default: no tag)"
     )
 
@@ -134,9 +146,13 @@ def _cases(spec: str, smoke: bool) -> list[levin.LevinCase]:
     return [levin.load_case(i, j) for i, j in pairs]
 
 
-def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, float]:
-    """The engines' shared start: ``search_start`` on the blind model, and its seconds."""
-    size = case.kernel.shape[0] + MARGIN
+def search(
+    case: levin.LevinCase, refine: bool = False, auto_size: bool = False
+) -> tuple[np.ndarray, float]:
+    """The engines' shared start: ``search_start`` on the blind model, and its seconds (with
+    ``auto_size``, those of estimating the support too)."""
+    start = time.perf_counter()
+    size = estimate_psf_size(case.blurred)[0] if auto_size else case.kernel.shape[0] + MARGIN
     model = DeconvolutionModel(
         ConvolutionOperator(
             np.full((size, size), 1.0 / size**2), case.blurred.shape, boundary="valid"
@@ -145,7 +161,6 @@ def search(case: levin.LevinCase, refine: bool = False) -> tuple[np.ndarray, flo
         noise=GaussianNoise(),
         psf_prior=ARDPSFPrior((size, size)),
     )
-    start = time.perf_counter()
     kernel, _ = search_start(model, case.blurred, refine=refine)
     return kernel, time.perf_counter() - start
 
@@ -156,10 +171,13 @@ def run_case(
     reference: np.ndarray,
     smoke: bool,
     start: tuple[np.ndarray, float],
+    auto_size: bool = False,
 ) -> tuple[dict, np.ndarray]:
     """One engine on one case: its scores and its PSF. Engines that start from the search get
-    ``start`` (the kernel and the seconds it took, which are added to the engine's time)."""
-    size = case.kernel.shape[0] + MARGIN
+    ``start`` (the kernel and the seconds it took, which are added to the engine's time); with
+    ``auto_size`` they take the support from that kernel, the others estimate it."""
+    true_size = case.kernel.shape[0] + MARGIN
+    size = None if auto_size else true_size
     name, scale = _split_engine(engine)
     options = dict(ENGINES[name])
     prior = BLIND_PRIOR if scale is None else priors.sparse(scale=scale)
@@ -174,12 +192,12 @@ def run_case(
     with warnings.catch_warnings():  # estimated PSFs are often off-centre; scoring aligns
         warnings.simplefilter("ignore", UserWarning)
         if name == "l0-search":
-            psf, blind_psnr, sweeps = start[0], float("nan"), 0
+            psf, blind_psnr, sweeps, used = start[0], float("nan"), 0, start[0].shape[0]
         else:
             blind = deconvolve(
                 case.blurred, psf_size=size, prior=prior, progress=False, seed=0, **options
             )
-            psf, sweeps = blind.psf, blind.n_iter
+            psf, sweeps, used = blind.psf, blind.n_iter, blind.info["psf_size"][0]
             blind_psnr = scoring.score(blind.mean, case.sharp)["psnr"]
         final = deconvolve(case.blurred, psf, prior="sparse", progress=False)
     seconds = time.perf_counter() - begin + (start[1] if searched else 0.0)
@@ -194,6 +212,8 @@ def run_case(
         "kernel_ncc": scoring.kernel_ncc(psf, case.psf),
         "seconds": seconds,
         "iterations": sweeps,
+        "psf_size": int(used),
+        "psf_size_true": true_size,
     }, psf
 
 
@@ -204,6 +224,7 @@ def _run_all_engines(
     threads: int | None,
     refine_start: bool = False,
     save_psfs: str = "",
+    auto_size: bool = False,
 ) -> tuple[dict, list[dict]]:
     """The reference and every engine on one case (one worker process)."""
     if threads is not None:
@@ -211,10 +232,10 @@ def _run_all_engines(
     ref = deconvolve(case.blurred, case.psf, prior="sparse", progress=False)
     ref_score = scoring.score(ref.mean, case.sharp)
     searched = any(ENGINES[_split_engine(e)[0]].get("psf_init") is None for e in engines)
-    start = search(case, refine_start) if searched else None
+    start = search(case, refine_start, auto_size) if searched else None
     rows = []
     for engine in engines:
-        row, psf = run_case(case, engine, ref.mean, smoke, start)
+        row, psf = run_case(case, engine, ref.mean, smoke, start, auto_size)
         if save_psfs:
             np.save(Path(save_psfs) / f"{case.name}_{engine}.npy", psf)
         row["psnr_reference"] = ref_score["psnr"]
@@ -222,7 +243,8 @@ def _run_all_engines(
         print(
             f"{row['case']:>7} {engine:>14}: PSNR {row['psnr']:.2f} dB "
             f"(true kernel {ref_score['psnr']:.2f}), ratio {row['error_ratio']:.2f}, "
-            f"{row['seconds']:.1f} s",
+            f"{row['seconds']:.1f} s, support {row['psf_size']} (true + {MARGIN}: "
+            f"{row['psf_size_true']})",
             flush=True,
         )
     return {"psnr": ref_score["psnr"], "ssim": ref_score["ssim"]}, rows
@@ -239,7 +261,7 @@ def main(argv=None) -> int:
     if args.save_psfs:
         Path(args.save_psfs).mkdir(parents=True, exist_ok=True)
     jobs = [
-        (case, engines, args.smoke, args.threads, args.refine_start, args.save_psfs)
+        (case, engines, args.smoke, args.threads, args.refine_start, args.save_psfs, args.auto_size)
         for case in cases
     ]
     if args.jobs > 1:
@@ -255,7 +277,16 @@ def main(argv=None) -> int:
     }
     summary["reference_psnr_mean"] = float(np.mean([r["psnr"] for r in references.values()]))
     table = markdown_table(
-        ["engine", "n", "mean PSNR", "mean SSIM", "success (ratio <= 3)", "median ratio", "mean s"],
+        [
+            "engine",
+            "n",
+            "mean PSNR",
+            "mean SSIM",
+            "success (ratio <= 3)",
+            "median ratio",
+            "geo-mean ratio",
+            "mean s",
+        ],
         [
             [
                 e,
@@ -264,6 +295,7 @@ def main(argv=None) -> int:
                 f"{s['ssim_mean']:.3f}",
                 f"{100 * s['success_rate']:.0f} %",
                 f"{s['error_ratio_median']:.2f}",
+                f"{s['error_ratio_gmean']:.3f}",
                 f"{s['seconds_mean']:.1f}",
             ]
             for e, s in summary.items()
@@ -271,7 +303,18 @@ def main(argv=None) -> int:
         ],
     )
     per_case = markdown_table(
-        ["case", "engine", "PSNR", "true-kernel PSNR", "SSIM", "error ratio", "kernel NCC", "s"],
+        [
+            "case",
+            "engine",
+            "PSNR",
+            "true-kernel PSNR",
+            "SSIM",
+            "error ratio",
+            "kernel NCC",
+            "support",
+            f"true + {MARGIN}",
+            "s",
+        ],
         [
             [
                 r["case"],
@@ -281,14 +324,21 @@ def main(argv=None) -> int:
                 f"{r['ssim']:.3f}",
                 f"{r['error_ratio']:.2f}",
                 f"{r['kernel_ncc']:.3f}",
+                r["psf_size"],
+                r["psf_size_true"],
                 f"{r['seconds']:.1f}",
             ]
             for r in rows
         ],
     )
+    support = (
+        "estimated (estimate_psf_size; its time counted)"
+        if args.auto_size
+        else f"true size + {MARGIN}"
+    )
     body = f"""
 Blind PSF estimation (prior "{BLIND_PRIOR}", gradient scale {BLIND_SPARSE_SCALE} unless the engine
-says @scale, PSF support = true size + {MARGIN}, valid boundary,
+says @scale, PSF support = {support}, valid boundary,
 started from the L0-gradient kernel search{" with its winner refined" if args.refine_start else ""}
 unless the engine says otherwise), then non-blind
 sparse-gradient IVB with the estimate. Reference: the same
@@ -310,6 +360,7 @@ Per case:
         "jobs": args.jobs,
         "threads": args.threads,
         "refine_start": args.refine_start,
+        "auto_size": args.auto_size,
     }
     json_path, md_path = write_results(
         f"{NAME}_{args.tag}" if args.tag else NAME,

@@ -63,7 +63,7 @@ def test_svi_methods(blurred, method):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"psf": None}, ValueError, "needs psf_size"),
+        ({"psf": None, "prior": "smooth"}, ValueError, "sparse-gradient prior"),
         ({"guide": "fourier"}, NotImplementedError, "planned"),
         ({"method": "hmc"}, ValueError, "unknown method"),
         ({"prior": "tv"}, ValueError, "unknown prior"),

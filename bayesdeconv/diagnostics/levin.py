@@ -231,7 +231,7 @@ def kernel_ncc(estimate: np.ndarray, truth: np.ndarray) -> float:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, float | int]:
-    """Aggregate per-image dicts (keys ``psnr``, ``ssim``, ``error_ratio``, ``seconds``).
+    r"""Aggregate per-image dicts (keys ``psnr``, ``ssim``, ``error_ratio``, ``seconds``).
 
     Parameters
     ----------
@@ -242,7 +242,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float | int]:
     -------
     dict
         ``n``, ``psnr_mean``, ``ssim_mean``, ``success_rate`` (share with error ratio
-        <= :data:`SUCCESS_RATIO`), ``error_ratio_mean/median/max`` and ``seconds_mean``.
+        <= :data:`SUCCESS_RATIO`), ``error_ratio_mean/median/max``, ``error_ratio_gmean``
+        (the geometric mean :math:`\exp(\overline{\log r})`, which weighs a halved and a
+        doubled error alike) and ``seconds_mean``.
 
     Raises
     ------
@@ -260,5 +262,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float | int]:
         "error_ratio_mean": float(np.mean(ratios)),
         "error_ratio_median": float(np.median(ratios)),
         "error_ratio_max": float(np.max(ratios)),
+        "error_ratio_gmean": float(np.exp(np.mean(np.log(ratios)))),
         "seconds_mean": float(np.mean([r["seconds"] for r in rows])),
     }

@@ -135,6 +135,7 @@ def test_summarise() -> None:
     assert s["error_ratio_median"] == pytest.approx(3.0)
     assert s["error_ratio_max"] == pytest.approx(4.0)
     assert s["error_ratio_mean"] == pytest.approx(8.5 / 3)
+    assert s["error_ratio_gmean"] == pytest.approx(18.0 ** (1 / 3))  # (1.5 * 4 * 3) ** (1/3)
     assert s["seconds_mean"] == pytest.approx(2.0)
     with pytest.raises(ValueError):
         levin.summarise([])

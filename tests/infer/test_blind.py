@@ -370,7 +370,7 @@ def test_api_psf_update_reaches_the_hybrid(problem):
         ({"psf_size": 101}, "larger than the image"),
         ({"psf_size": 8}, "odd"),
         ({"psf_size": 1}, "at least 3"),
-        ({}, "needs psf_size"),
+        ({"psf_init": np.full((8, 8), 1 / 64)}, "odd"),  # the support comes from psf_init
         ({"psf_size": 9, "prior": "smooth"}, "sparse-gradient prior"),
         ({"psf_size": 9, "method": "map"}, "supports methods"),
         ({"psf_size": 9, "mask": np.zeros((N, N), bool)}, "no pixel"),
