@@ -36,7 +36,7 @@
 # synthetic camera-shake blur: three seeds per method, PSNR against the non-blind result with
 # the true kernel (PSNR-NB) against the improvement over the blurred input (ISNR), and the
 # effect of pretraining and of the SSIM switch. On a CPU the DIP engines use a small network
-# and 800 steps (the published network takes seconds a step on a CPU; on a GPU the package
+# and 600 steps (the published network takes seconds a step on a CPU; on a GPU the package
 # picks it by itself).
 #
 # Set `BAYESDECONV_SMOKE=1` for a quick run (tiny network and image; its numbers mean

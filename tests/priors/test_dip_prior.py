@@ -80,7 +80,7 @@ def test_presets_follow_the_device():
 def test_schedule_scaling_and_checks():
     s = PUBLISHED_SCHEDULE.scaled(500)
     assert s.steps == 500 and s.milestones == (200, 300, 400) and s.ssim_after == 100
-    assert CPU_SCHEDULE.steps == 800 and CPU_SCHEDULE.ssim_after == 160
+    assert CPU_SCHEDULE.steps == 600 and CPU_SCHEDULE.ssim_after == 120
     with pytest.raises(ValueError, match="steps"):
         DIPSchedule(steps=0)
     with pytest.raises(ValueError, match="pretrain_weight"):
