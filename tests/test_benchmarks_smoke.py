@@ -66,6 +66,7 @@ CASES = {
         "time_vae_seconds",
         "train_seconds_per_model",
     },
+    "bench_extreme_search": {"without", "with", "selected", "rescued", "rescued_by_selection"},
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",
