@@ -28,7 +28,7 @@ import math
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -54,7 +54,7 @@ SMOKE_SCHEDULE = DIPSchedule(steps=20, milestones=(10,), ssim_after=10, pretrain
 
 
 def _options(parser) -> None:
-    parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--cases", default="", help=f"e.g. 1-1,2-3 (default {CPU_CASES})")
     parser.add_argument("--all", action="store_true", help="all 32 cases (a GPU run)")
     parser.add_argument("--engines", default=",".join(ENGINES))
@@ -94,54 +94,56 @@ def _blind(case, engine, size, seed, smoke, preset, device):
                       method=method, seed=seed, device=device, progress=False)  # fmt: skip
 
 
-def _run_case(case, engines, seeds, smoke, threads, preset, device, true_size):
-    """Every engine and seed on one case (one worker process)."""
+def _prepare(case, threads, true_size):
+    """The true-kernel reference and the estimated support of one case."""
     if threads is not None:
         torch.set_num_threads(threads)
     ref = deconvolve(case.blurred, case.psf, prior="sparse", progress=False)
-    ref_score = scoring.score(ref.mean, case.sharp)
     begin = time.perf_counter()
     if true_size:
         size = (case.kernel.shape[0] + 4,) * 2
     else:
         size = estimate_psf_size(case.blurred)
-    size_seconds = time.perf_counter() - begin
-    rows = []
-    for engine in engines:
-        for seed in range(seeds if engine in DIP_ENGINES else 1):
-            begin = time.perf_counter()
-            with warnings.catch_warnings():  # off-centre kernels: scoring aligns
-                warnings.simplefilter("ignore", UserWarning)
-                blind = _blind(case, engine, size, seed, smoke, preset, device)
-                psf = np.asarray(blind.psf, dtype=np.float64)
-                psf = psf / psf.sum()
-                final = deconvolve(case.blurred, psf, prior="sparse", progress=False)
-            seconds = time.perf_counter() - begin + size_seconds
-            scores = scoring.score(final.mean, case.sharp)
-            runs = blind.info.get("restarts") or [{"objective": float("nan")}]
-            row = {
-                "case": case.name,
-                "engine": engine,
-                "seed": seed,
-                "psf_size": size[0],
-                "true_size": case.kernel.shape[0],
-                "psnr": scores["psnr"],
-                "ssim": scores["ssim"],
-                "error_ratio": scoring.error_ratio(final.mean, ref.mean, case.sharp),
-                "psnr_own": scoring.score(blind.mean, case.sharp)["psnr"],
-                "kernel_ncc": scoring.kernel_ncc(psf, case.psf),
-                "objective": runs[0]["objective"],
-                "seconds": seconds,
-                "psnr_reference": ref_score["psnr"],
-            }
-            rows.append(row)
-            print(
-                f"{case.name:>7} {engine:>12} seed {seed}: PSNR {row['psnr']:.2f} (own "
-                f"{row['psnr_own']:.2f}, true kernel {ref_score['psnr']:.2f}), ratio "
-                f"{row['error_ratio']:.2f}, size {size[0]}, {seconds:.0f} s",
-                flush=True,
-            )
-    return rows
+    return ref.mean, scoring.score(ref.mean, case.sharp)["psnr"], size, time.perf_counter() - begin
+
+
+def _run_one(case, engine, seed, prepared, smoke, threads, preset, device) -> dict:
+    """One engine and seed on one case (one task of a worker process)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    ref_mean, ref_psnr, size, size_seconds = prepared
+    begin = time.perf_counter()
+    with warnings.catch_warnings():  # off-centre kernels: scoring aligns
+        warnings.simplefilter("ignore", UserWarning)
+        blind = _blind(case, engine, size, seed, smoke, preset, device)
+        psf = np.asarray(blind.psf, dtype=np.float64)
+        psf = psf / psf.sum()
+        final = deconvolve(case.blurred, psf, prior="sparse", progress=False)
+    seconds = time.perf_counter() - begin + size_seconds
+    scores = scoring.score(final.mean, case.sharp)
+    runs = blind.info.get("restarts") or [{"objective": float("nan")}]
+    row = {
+        "case": case.name,
+        "engine": engine,
+        "seed": seed,
+        "psf_size": size[0],
+        "true_size": case.kernel.shape[0],
+        "psnr": scores["psnr"],
+        "ssim": scores["ssim"],
+        "error_ratio": scoring.error_ratio(final.mean, ref_mean, case.sharp),
+        "psnr_own": scoring.score(blind.mean, case.sharp)["psnr"],
+        "kernel_ncc": scoring.kernel_ncc(psf, case.psf),
+        "objective": runs[0]["objective"],
+        "seconds": seconds,
+        "psnr_reference": ref_psnr,
+    }
+    print(
+        f"{case.name:>7} {engine:>12} seed {seed}: PSNR {row['psnr']:.2f} (own "
+        f"{row['psnr_own']:.2f}, true kernel {ref_psnr:.2f}), ratio "
+        f"{row['error_ratio']:.2f}, size {size[0]}, {seconds:.0f} s",
+        flush=True,
+    )
+    return row
 
 
 def _best_rows(rows: list[dict]) -> list[dict]:
@@ -179,24 +181,9 @@ def _summary(rows: list[dict]) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
-    engines = [e for e in args.engines.split(",") if e]
-    unknown = set(engines) - set(ENGINES)
-    if unknown:
-        raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
-    cases = _cases("" if args.all else args.cases or CPU_CASES, args.smoke)
-    jobs = [
-        (case, engines, args.seeds, args.smoke, args.threads, args.preset, args.device,
-         args.true_size)
-        for case in cases
-    ]  # fmt: skip
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            outcomes = list(pool.map(_run_case, *zip(*jobs, strict=True)))
-    else:
-        outcomes = [_run_case(*job) for job in jobs]
-    rows = [row for case_rows in outcomes for row in case_rows]
+def _write(args, cases, engines, rows, done) -> None:
+    """Write the results of the cases finished so far (rewritten after every case)."""
+    rows = list(rows)
     rows += _best_rows(rows)
     per_engine = _summary(rows)
     ivb = per_engine.get("ivb")
@@ -232,6 +219,10 @@ def main(argv=None) -> int:
          for r in rows],
     )  # fmt: skip
     size_note = "true size + 4" if args.true_size else "estimated (`psf_size=None`)"
+    size_note += (
+        f"; {len(rows)} runs; cases finished: {len(done)} of {len(cases)} "
+        f"({', '.join(done) or 'none'})"
+    )
     body = (
         f"Kernel support: {size_note}. Device: {args.device}, preset: {args.preset}, "
         f"seeds per DIP engine: {args.seeds}. Final image: non-blind sparse IVB with the "
@@ -246,13 +237,50 @@ def main(argv=None) -> int:
     write_results(
         NAME + tag,
         smoke=args.smoke,
-        config={"cases": [c.name for c in cases], "engines": engines, "seeds": args.seeds,
-                "device": args.device, "preset": args.preset, "true_size": args.true_size},
+        config={"cases": [c.name for c in cases], "finished": done, "engines": engines,
+                "seeds": args.seeds, "device": args.device, "preset": args.preset,
+                "true_size": args.true_size},
         results=rows,
         summary=summary,
         markdown_body=body,
         title="Deep image priors on the Levin set (SelfDeblur, VDIP) against IVB",
     )  # fmt: skip
+
+
+def main(argv=None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
+    engines = [e for e in args.engines.split(",") if e]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
+    cases = _cases("" if args.all else args.cases or CPU_CASES, args.smoke)
+    # tasks case by case, every engine's first seed before the second, so that a run cut
+    # short still has whole cases; the results file is rewritten after every task
+    tasks = [
+        (case, engine, seed)
+        for case in cases
+        for seed in range(args.seeds)
+        for engine in engines
+        if seed == 0 or engine in DIP_ENGINES
+    ]
+    rows: list[dict] = []
+    done: list[str] = []
+    common = (args.smoke, args.threads, args.preset, args.device)
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        prepared = {
+            case.name: pool.submit(_prepare, case, args.threads, args.true_size) for case in cases
+        }
+        prepared = {name: future.result() for name, future in prepared.items()}
+        futures = {
+            pool.submit(_run_one, case, engine, seed, prepared[case.name], *common): case.name
+            for case, engine, seed in tasks
+        }
+        left = {case.name: sum(1 for t in tasks if t[0] is case) for case in cases}
+        for future in as_completed(futures):
+            rows.append(future.result())
+            left[futures[future]] -= 1
+            done = [name for name, n in left.items() if n == 0]
+            _write(args, cases, engines, rows, done)
     return 0
 
 

@@ -67,6 +67,7 @@ CASES = {
         "train_seconds_per_model",
     },
     "bench_extreme_search": {"without", "with", "selected", "rescued", "rescued_by_selection"},
+    "bench_dip": {"engines", "vdip_at_least_ivb", "vdip_spread_below_selfdeblur"},
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",
