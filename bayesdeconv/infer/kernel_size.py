@@ -2,10 +2,10 @@ r"""The PSF support of a blind deconvolution, estimated from the image.
 
 Blind deconvolution needs a support for the unknown kernel. Too small a support clips the
 kernel; too large a one adds unknowns that the data do not constrain and makes the start
-search slower and less reliable. :func:`estimate_psf_size` finds the support with one
-*pilot* run of the L0-gradient kernel search of
+search slower and less reliable. :func:`estimate_psf_size` finds the support with *pilot*
+runs of the L0-gradient kernel search of
 :func:`~bayesdeconv.infer.kernel_search.search_kernel` (the search that starts every blind
-engine; Xu et al. [1]_), started small and grown while its kernel fills the support:
+engine; Xu et al. [1]_), on a support started small and grown while the kernel fills it:
 
 1. search a kernel :math:`\hat k` on a square support of :math:`P` pixels, first
    ``pilot_size`` (default 15);
@@ -18,20 +18,22 @@ engine; Xu et al. [1]_), started small and grown while its kernel fills the supp
 4. return the square support :math:`s = \max_a e_a + m` (``margin``), rounded up to odd
    and clipped to :math:`[3, s_{\max}]`.
 
-Why small first: a kernel search on too small a support returns a kernel that fills it
-(Levin's 27-pixel kernel: 15 and 20 pixels wide on supports of 15 and 21), a reliable sign,
-whereas on too generous a support the search can spread the kernel over it on images with
-few edges (a 9 x 5 motion blur of a piecewise-constant image measured 11 x 23 pixels on a
-25-pixel support, 11 x 5 on 15). Why a bounding box of the thresholded kernel, and not a share
-of its mass: the search's kernel is already pruned (entries below 5 % of its peak and weak
-connected pieces are set to zero), so its box is not moved by isolated noise, whereas a box
-holding, say, 99 % of the mass cuts off exactly the faint tails of camera-shake kernels that a
-support must hold. Those tails are the part the pilot misses: on Levin's kernels its box is
-about 2 pixels shorter than the true kernel's non-zero extent, and the kernel arrays there
-are about 2 pixels longer than that extent. The default margin of 6 therefore reproduces the
-benchmark's convention, the kernel array's size plus 4 (``benchmarks/bench_levin.py``). The
-support is square because the extent along a kernel's short axis is the least reliable
-measure, and a square box holds the kernel in any orientation.
+Why small first: a kernel search on too small a support returns a kernel that fills it (the
+27-pixel kernel 4 of Levin et al. [2]_: 15 and 20 pixels wide on supports of 15 and 21), a
+reliable sign, whereas on too generous a support the search can spread the kernel over it on
+images with few edges (a 9 x 5 motion blur of a piecewise-constant image measured 11 x 23
+pixels on a 25-pixel support, 10 x 5 on 15; such images can defeat small pilots too,
+``docs/limitations.md``). Why a bounding box of the thresholded kernel, and not a share of its
+mass: the search's kernel is already pruned (entries below 5 % of its peak and weak connected
+pieces are set to zero), so its box is not moved by isolated noise, whereas a box holding,
+say, 99 % of the mass cuts off exactly the faint tails of camera-shake kernels that a support
+must hold. Those tails are the part the pilot misses: on Levin's eight kernels (image 1) its
+box is about 2 pixels shorter than the true kernel's non-zero extent, and the kernel arrays
+there are about 2 pixels longer than that extent. The default margin of 6 therefore
+reproduces the benchmark's convention, the kernel array's size plus 4
+(``benchmarks/bench_levin.py``). The support is square because the extent along a kernel's
+short axis is the least reliable measure, and a square box holds the kernel in any
+orientation.
 
 The pilots cost one to three kernel searches on small supports (5-30 s on a 255 x 255
 image, against about 50 s for the default blind start); they are deterministic.
