@@ -32,11 +32,13 @@ zero), so its box is not moved by isolated noise, whereas a box holding, say, 99
 mass cuts off exactly the faint tails of camera-shake kernels that a support must hold. Those
 tails are the part the pilot misses: on Levin's eight kernels (image 1, 41-pixel pilots) its
 box is about 2 pixels shorter than the true kernel's non-zero extent, and the kernel arrays
-there are about 2 pixels longer than that extent. The default margin of 6 therefore
-reproduces the benchmark's convention, the kernel array's size plus 4
-(``benchmarks/bench_levin.py``). The support is square because the extent along a kernel's
-short axis is the least reliable measure, and a square box holds the kernel in any
-orientation.
+there are about 2 pixels longer than that extent. The default margin of 6 therefore aims at
+the benchmark's convention, the kernel array's size plus 4 (``benchmarks/bench_levin.py``);
+on the 32 Levin cases it gave that size or 2 pixels less on 25 (``benchmarks/README.md``,
+where blind IVB with the estimated supports reaches a geometric-mean error ratio of 1.97
+against 1.90 with true size + 4; the misses are in ``docs/limitations.md``). The support
+is square because the extent along a kernel's short axis is the least reliable measure, and a
+square box holds the kernel in any orientation.
 
 A pilot costs one kernel search without its refinement phase (about 12 s on a 255 x 255
 image and a 31-pixel support on one core, against about 50 s for the default blind start);
