@@ -60,7 +60,7 @@ from bayesdeconv.diagnostics import isnr, psnr
 from bayesdeconv.diagnostics.levin import kernel_ncc
 from bayesdeconv.infer.kernel_size import estimate_psf_size
 from bayesdeconv.physics.psf import motion_psf
-from bayesdeconv.priors import DeepImagePrior, DIPSchedule, GeneratorShape, VariationalDIP
+from bayesdeconv.priors import DeepImagePrior, GeneratorShape, VariationalDIP
 from bayesdeconv.priors.dip import CPU_NETWORK, CPU_SCHEDULE, CPU_VDIP_SCHEDULE
 
 SMOKE = os.environ.get("BAYESDECONV_SMOKE") == "1"
@@ -188,4 +188,3 @@ for label, (make, method) in ablations.items():
 # `benchmarks/results/bench_dip.md`) runs the same comparison on real captures.
 # `DIPSchedule` holds every knob of the fit (rates, milestones, switch, pretraining, KL
 # warm-up); `DeepImagePrior.published()` is the paper's network and schedule.
-DIPSchedule()

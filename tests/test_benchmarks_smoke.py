@@ -103,3 +103,35 @@ def test_benchmark_smoke(name: str, tmp_path: Path) -> None:
     assert ENV_KEYS <= set(payload["environment"])
     assert CASES[name] <= set(payload["summary"])
     assert payload["results"]
+
+
+@pytest.mark.slow
+def test_bench_levin_auto_size_smoke(tmp_path: Path) -> None:
+    """``bench_levin --auto-size`` on its smoke crop: the support is estimated and recorded."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import levin
+
+        levin.find_root()
+    except FileNotFoundError:
+        pytest.skip("Levin 2009 data not available")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    env = {**os.environ, "BAYESDECONV_SMOKE": "1", "BAYESDECONV_BENCH_RESULTS": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_levin.py"), "--smoke", "--threads", "1"]
+        + ["--auto-size", "--engines", "l0-search,ivb-full", "--tag", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=300,  # about 30 s on an idle core
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    payload = json.loads((tmp_path / "smoke" / "bench_levin_auto.json").read_text("utf-8"))
+    assert payload["config"]["auto_size"] is True
+    rows = payload["results"]
+    assert [r["engine"] for r in rows] == ["l0-search", "ivb-full"]
+    assert all(r["psf_size"] % 2 == 1 and r["psf_size_true"] == 17 for r in rows)
+    assert rows[0]["psf_size"] == rows[1]["psf_size"]  # one estimate shared by the engines
+    assert {"error_ratio_gmean", "success_rate"} <= set(payload["summary"]["ivb-full"])

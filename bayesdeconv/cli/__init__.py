@@ -2,7 +2,7 @@
 
 Usage::
 
-    bayesdeconv deconvolve INPUT -o OUTPUT (--psf PSF | --blind --psf-size N) [options]
+    bayesdeconv deconvolve INPUT -o OUTPUT (--psf PSF | --blind [--psf-size N]) [options]
     bayesdeconv deconvolve STACK -o OUTPUT --psf widefield --wavelength UM --na NA [options]
     bayesdeconv deconvolve INPUT -o OUTPUT --psf PSF --prior-file BANK.npz [options]
     bayesdeconv deconvolve INPUT -o OUTPUT --psf PSF --prior-file MODEL.npz [options]

@@ -143,11 +143,9 @@ def validate_deconvolve_args(args: argparse.Namespace) -> None:
     if args.psf_sigma is not None:
         usage_error(prog, "--psf-sigma is used only with --psf gaussian")
     if args.psf is not None and args.blind:
-        usage_error(prog, "give either --psf PSF or --blind --psf-size N, not both")
+        usage_error(prog, "give either --psf PSF or --blind, not both")
     if args.psf is None and not args.blind:
-        usage_error(prog, "give --psf PSF or --blind --psf-size N")
-    if args.blind and args.psf_size is None:
-        usage_error(prog, "--blind needs --psf-size N")
+        usage_error(prog, "give --psf PSF or --blind [--psf-size N]")
     if args.psf_size is not None and not args.blind:
         usage_error(prog, "--psf-size is only used with --blind")
     if args.normalise_psf and args.psf is None:
@@ -330,6 +328,9 @@ def run_deconvolve(args: argparse.Namespace) -> list[str]:
         f"{PROG}: {result.method}, {result.n_iter} iterations ({state}), "
         f"{result.runtime:.2f} s; wrote {written}"
     ]
+    if result.info.get("psf_size_estimated"):
+        support = "x".join(str(s) for s in result.info["psf_size"])
+        lines.append(f"{PROG}: PSF support {support} (estimated; --psf-size sets it)")
     for name, q in result.psf_parameters.items():
         lines.append(f"{PROG}: {name} = {q.mean:.4g} ± {q.std:.2g}")
     return lines

@@ -101,12 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="crop the PSF file to the centred box holding this share of its sum (e.g. 0.999); "
         "prints the new size and the energy dropped",
     )
-    psf.add_argument("--blind", action="store_true", help="estimate the PSF too (needs --psf-size)")
+    psf.add_argument("--blind", action="store_true", help="estimate the PSF too")
     psf.add_argument(
         "--psf-size",
         metavar="N",
         type=int,
-        help="odd PSF support for --blind or a PSF family, pixels per axis",
+        help="odd PSF support for --blind (estimated when omitted) or a PSF family (required), "
+        "pixels per axis",
     )
     psf.add_argument(
         "--psf-covariance",

@@ -8,6 +8,7 @@ from bayesdeconv.infer.collapsed import (
 )
 from bayesdeconv.infer.exact import ExactPosterior, exact_posterior, fit_exact
 from bayesdeconv.infer.ivb import fit_ivb
+from bayesdeconv.infer.kernel_size import estimate_psf_size
 from bayesdeconv.infer.result import LogNormalPosterior, PointValue, Result
 from bayesdeconv.infer.sampling import marginal_variance, sample_conditional_posterior
 from bayesdeconv.infer.svi import fit_svi
@@ -23,6 +24,7 @@ __all__ = [
     "Result",
     "Vadam",
     "collapsed_log_evidence",
+    "estimate_psf_size",
     "exact_posterior",
     "fit_exact",
     "fit_ivb",

@@ -2,39 +2,47 @@ r"""The PSF support of a blind deconvolution, estimated from the image.
 
 Blind deconvolution needs a support for the unknown kernel. Too small a support clips the
 kernel; too large a one adds unknowns that the data do not constrain and makes the start
-search slower and less reliable. :func:`estimate_psf_size` finds the support with one
-*pilot* run of the L0-gradient kernel search of
+search slower and less reliable. :func:`estimate_psf_size` finds the support with *pilot*
+runs of the L0-gradient kernel search of
 :func:`~bayesdeconv.infer.kernel_search.search_kernel` (the search that starts every blind
-engine; Xu et al. [1]_), started small and grown while its kernel fills the support:
+engine; Xu et al. [1]_), on a generous support grown while the kernel fills it:
 
 1. search a kernel :math:`\hat k` on a square support of :math:`P` pixels, first
-   ``pilot_size`` (default 15);
+   ``pilot_size`` (default 31: Levin's camera-shake kernels [2]_ are at most 27 pixels);
 2. measure its extent :math:`e_a` along each axis :math:`a` as the bounding box of
    :math:`\{j : \hat k_j \ge \rho \max \hat k\}`, with :math:`\rho` = ``floor`` (5 %, the
    search's own pruning threshold, so the box is that of what the search keeps);
 3. if :math:`\max_a e_a + 4 > P` (the box, centred by the search, comes within 2 pixels of
    the edge) the kernel may be clipped: :math:`P` grows to the odd size nearest
-   :math:`\sqrt2 P` (15, 21, 29, 41, 57, ...; at most ``max_size``) and step 1 repeats;
+   :math:`\sqrt2 P` (31, 43, 61, ...; at most ``max_size``) and step 1 repeats;
 4. return the square support :math:`s = \max_a e_a + m` (``margin``), rounded up to odd
    and clipped to :math:`[3, s_{\max}]`.
 
-Why small first: a kernel search on too small a support returns a kernel that fills it
-(Levin's 27-pixel kernel: 15 and 20 pixels wide on supports of 15 and 21), a reliable sign,
-whereas on too generous a support the search can spread the kernel over it on images with
-few edges (a 9 x 5 motion blur of a piecewise-constant image measured 11 x 23 pixels on a
-25-pixel support, 11 x 5 on 15). Why a bounding box of the thresholded kernel, and not a share
-of its mass: the search's kernel is already pruned (entries below 5 % of its peak and weak
-connected pieces are set to zero), so its box is not moved by isolated noise, whereas a box
-holding, say, 99 % of the mass cuts off exactly the faint tails of camera-shake kernels that a
-support must hold. Those tails are the part the pilot misses: on Levin's kernels its box is
-about 2 pixels shorter than the true kernel's non-zero extent, and the kernel arrays there
-are about 2 pixels longer than that extent. The default margin of 6 therefore reproduces the
-benchmark's convention, the kernel array's size plus 4 (``benchmarks/bench_levin.py``). The
-support is square because the extent along a kernel's short axis is the least reliable
-measure, and a square box holds the kernel in any orientation.
+Why a generous first support: on too small a support the search may not return a kernel
+that fills it, a sign of clipping one could test for, but drop a faint part instead (Levin's
+kernel 6 on image 1, 19 x 16 pixels: 11 x 9 on a 15-pixel support, 17 x 14 on 21, 18 x 14 on
+31; on images 2 and 4 its faint arm is missed even on 31, 10 x 8 and 13 x 12). On images with
+few edges, on the other hand, a generous support lets the search spread the kernel (a 9 x 5
+motion blur of a piecewise-constant image measured 11 x 23 pixels on a 25-pixel support,
+10 x 5 on 15; ``docs/limitations.md``).
 
-The pilots cost one to three kernel searches on small supports (5-30 s on a 255 x 255
-image, against about 50 s for the default blind start); they are deterministic.
+Why a bounding box of the thresholded kernel, and not a share of its mass: the search's
+kernel is already pruned (entries below 5 % of its peak and weak connected pieces are set to
+zero), so its box is not moved by isolated noise, whereas a box holding, say, 99 % of the
+mass cuts off exactly the faint tails of camera-shake kernels that a support must hold. Those
+tails are the part the pilot misses: on Levin's eight kernels (image 1, 41-pixel pilots) its
+box is about 2 pixels shorter than the true kernel's non-zero extent, and the kernel arrays
+there are about 2 pixels longer than that extent. The default margin of 6 therefore aims at
+the benchmark's convention, the kernel array's size plus 4 (``benchmarks/bench_levin.py``);
+on the 32 Levin cases it gave that size or 2 pixels less on 25 (``benchmarks/README.md``,
+where blind IVB with the estimated supports reaches a geometric-mean error ratio of 1.97
+against 1.90 with true size + 4; the misses are in ``docs/limitations.md``). The support
+is square because the extent along a kernel's short axis is the least reliable measure, and a
+square box holds the kernel in any orientation.
+
+A pilot costs one kernel search without its refinement phase (about 12 s on a 255 x 255
+image and a 31-pixel support on one core, against about 50 s for the default blind start);
+a second one runs only for kernels wider than 27 pixels. It is deterministic.
 
 References
 ----------
@@ -55,7 +63,7 @@ from bayesdeconv.infer.kernel_search import search_kernel
 
 __all__ = ["MAX_SIZE", "PILOT_SIZE", "default_max_size", "estimate_psf_size", "kernel_extent"]
 
-PILOT_SIZE = 15
+PILOT_SIZE = 31
 """Support of the first pilot search, pixels per axis."""
 MAX_SIZE = 61
 """Cap of the default largest support (:func:`default_max_size`)."""

@@ -136,6 +136,21 @@ def test_blind_writes_image_and_psf(inputs, capsys):
     assert np.all(_tiff(std_out) > 0)
 
 
+def test_blind_without_psf_size_estimates_the_support(inputs, capsys):
+    out, psf_out = inputs.folder / "out.tif", inputs.folder / "psf_est.tif"
+    code = main(
+        [
+            "deconvolve", str(inputs.image), "--blind", "-o", str(out),
+            "--psf-output", str(psf_out), "--steps", "2",
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    psf = _tiff(psf_out)
+    assert psf.shape[0] == psf.shape[1] and psf.shape[0] % 2 == 1
+    assert f"PSF support {psf.shape[0]}x{psf.shape[1]} (estimated" in captured.out
+
+
 def test_gibbs_std_output_with_mask(inputs, capsys):
     folder = inputs.folder
     mask = np.ones(inputs.array.shape, dtype=np.uint8)

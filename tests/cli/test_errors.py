@@ -103,8 +103,6 @@ def _setup(case: str, inputs) -> list[str]:
         return ["deconvolve", image, *outputs]
     if case == "psf-and-blind":
         return ["deconvolve", image, "--psf", psf, "--blind", "--psf-size", "9", *outputs]
-    if case == "blind-without-size":
-        return ["deconvolve", image, "--blind", *outputs]
     if case == "vadam-psf-full-covariance":
         return [
             "deconvolve",
@@ -162,7 +160,6 @@ CASES = [
     ),
     "no-psf-no-blind",
     "psf-and-blind",
-    "blind-without-size",
     "vadam-psf-full-covariance",
     "psf-init-pyramid-with-svi",
     "psf-init-without-blind",
@@ -188,7 +185,7 @@ EXPECTED = {
     "missing-output-dir": "does not exist",
     "blind": "--psf-size must be odd",
     "cuda-unavailable": "--device cuda",
-    "no-psf-no-blind": "give --psf psf or --blind --psf-size n",
+    "no-psf-no-blind": "give --psf psf or --blind [--psf-size n]",
     "vadam-psf-full-covariance": "use --psf-covariance diagonal",
     "psf-init-pyramid-with-svi": "--psf-init pyramid is ivb's coarse-to-fine; use --method ivb",
     "psf-init-without-blind": "--psf-init is only used with --blind",

@@ -174,7 +174,7 @@ def _raised(**kwargs) -> str:
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"psf": None}, "--blind needs --psf-size"),
+        ({"psf": None, "psf_size": 8}, "--psf-size must be odd"),
         ({"psf": gaussian_psf(5, 1.0), "psf_size": 5}, "--psf-size is only used with --blind"),
         (
             {"psf": None, "psf_size": 5, "method": "svi", "psf_init": "pyramid"},
