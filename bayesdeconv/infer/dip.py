@@ -25,6 +25,7 @@ spread of the objective.
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import sys
@@ -57,9 +58,15 @@ from bayesdeconv.psf_priors.generated import MODULE as PSF_MODULE
 
 __all__ = ["fit_dip", "unsupported_reason"]
 
-IMAGE_TERMS = (sites.IMAGE, sites.IMAGE_PRIOR, sites.GRADIENT_PRECISION, sites.IMAGE_PRECISION)
-"""Sites whose terms the KL warm-up weights (the image prior and q(x)); an image prior's own
-factor sites are added by their name prefix ``image`` or listed here."""
+IMAGE_TERMS = (
+    sites.IMAGE,
+    sites.IMAGE_PRIOR,
+    sites.GRADIENT_PRECISION,
+    sites.IMAGE_PRECISION,
+    sites.EXTREME_CHANNEL,
+)
+"""Sites whose terms the KL warm-up weights (the image prior and q(x)); a prior's further
+factor sites come from its ``factor_sites`` attribute."""
 
 
 def unsupported_reason(model) -> str | None:
@@ -288,7 +295,8 @@ def fit_dip(
         Independent runs with seeds ``seed, seed + 1, ...``; the best by the final
         objective is kept.
     seed : int, optional
-        First seed (0 when ``None``: runs are reproducible on the CPU).
+        First seed (the prior's own ``seed`` when ``None``: runs are reproducible on the
+        CPU).
     steps : int, optional
         Main steps; the prior's schedule is compressed or stretched to it
         (:meth:`~bayesdeconv.priors.DIPSchedule.scaled`).
@@ -301,13 +309,20 @@ def fit_dip(
     Result
         ``method`` is ``"map"`` or ``"svi"``; ``elbo`` is the chosen run's loss trace
         (negated), ``info["restarts"]`` lists every run's seed, objective and time, and
-        ``info["objective_spread"]`` their standard deviation.
+        ``info["objective_spread"]`` their standard deviation; ``info["prior"]`` and
+        ``info["psf_prior"]`` are the fitted copies (the chosen run's networks; the priors
+        passed in are left as they were).
     """
     reason = unsupported_reason(model)
     if reason is not None:
         raise ValueError(reason)
     if int(restarts) != restarts or restarts < 1:
         raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
+    # the fit owns copies of the networks, so results never share a prior's live state
+    model = model.with_components(
+        prior=copy.deepcopy(model.prior),
+        **({"psf_prior": copy.deepcopy(model.psf_prior)} if model.blind else {}),
+    )
     y = as_observed(model, observed)
     lo, hi = float(y.min()), float(y.max())
     if lo < -0.1 or hi > 1.1:
@@ -318,7 +333,7 @@ def fit_dip(
     _, schedule = model.prior.settings(model.device)
     if steps is not None:
         schedule = schedule.scaled(int(steps))
-    first = 0 if seed is None else int(seed)
+    first = model.prior.seed if seed is None else int(seed)
     extra = tuple(getattr(model.prior, "factor_sites", ()))
     started = time.perf_counter()
     runs = []
@@ -346,6 +361,8 @@ def fit_dip(
         ],
         "objective_spread": statistics.pstdev(objectives) if len(runs) > 1 else 0.0,
         "chosen_seed": best.seed,
+        "prior": model.prior,  # the fitted copies, networks of the chosen run
+        "psf_prior": model.psf_prior,
         "summary_samples": summary.num_samples,
     }
     return deconvolution_result(

@@ -292,6 +292,8 @@ class EvidenceEngine:
     def supports(self, model: DeconvolutionModel) -> str | None:
         if not (model.blind and model.psf_prior.parametric):
             return "the evidence engine samples the parameters of a parametric PSF prior"
+        if not model.psf_prior.parameter_sites:
+            return "the PSF prior has no parameter sites to sample"
         if not isinstance(model.prior, CirculantGaussianPrior):
             return "integrating the image out needs a Gaussian (smooth) image prior"
         if not isinstance(model.noise, ConjugateGaussianLikelihood):

@@ -72,6 +72,8 @@ def unsupported_reason(model: DeconvolutionModel) -> str | None:
     """Why :func:`fit_parametric_ivb` cannot fit ``model``, or ``None`` when it can."""
     if not (model.blind and model.psf_prior.parametric):
         return "parametric IVB fits the parameters of a parametric PSF prior"
+    if not model.psf_prior.parameter_sites:
+        return "the PSF prior has no parameter sites (a generated PSF goes with prior='dip')"
     if not isinstance(model.prior, GaussianScaleMixturePrior):
         return "parametric IVB needs a scale-mixture image prior (prior='sparse' or 'piecewise')"
     if not isinstance(model.noise, ConjugateGaussianLikelihood):

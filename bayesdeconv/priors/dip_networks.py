@@ -58,8 +58,9 @@ class GeneratorShape:
             raise ValueError(f"skip must be a non-negative integer, got {self.skip!r}")
 
     def smallest_image(self) -> int:
-        """The shortest image axis the network accepts (one pixel at the coarsest level)."""
-        return 2**self.depth
+        """The shortest image axis the network accepts (batch norm needs more than one pixel
+        at the coarsest level)."""
+        return 2**self.depth + 1
 
 
 def _block(channels_in: int, channels_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

@@ -71,6 +71,7 @@ class GeneratedPSF(PSFPrior):
         self.input = torch.rand(self.input_dim, generator=generator).to(dtype=dtype, device=device)
 
     def _ready(self, dtype, device) -> KernelGenerator:
+        device = torch.device(device or "cpu")
         if self.network is None or self.input.dtype != dtype or self.input.device != device:
             self.reset(dtype=dtype, device=torch.device(device or "cpu"))
         return self.network

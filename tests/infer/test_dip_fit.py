@@ -80,6 +80,8 @@ def test_variational_dip_elbo_matches_a_hand_monte_carlo():
     y = torch.as_tensor(0.5 + 0.05 * rng.standard_normal((22, 22)))
     result = fit_dip(model, y, seed=0, progress=False, summary_samples=16)
     objective = result.info["restarts"][0]["objective"]
+    assert result.info["prior"] is not prior  # the fit owns a copy
+    model = model.with_components(prior=result.info["prior"])
     with pyro.get_param_store().scope():
         guide = DIPGuide(model)
         mean, scale = (t.detach() for t in guide.moments())
@@ -140,3 +142,13 @@ def test_blind_dip_uses_the_generated_kernel():
                         seed=0, progress=False)  # fmt: skip
     assert result.psf.shape == (5, 5) and abs(result.psf.sum() - 1) < 1e-5
     assert result.info["guide"] == "map"
+
+
+def test_a_generated_psf_without_a_deep_image_prior_goes_to_svi():
+    from bayesdeconv.psf_priors import GeneratedPSF
+
+    y = 0.5 + 0.05 * np.random.default_rng(0).standard_normal((24, 24))
+    result = deconvolve(y, psf=GeneratedPSF(5), prior="sparse", steps=5, progress=False)
+    assert result.method == "svi" and result.psf.shape == (5, 5)
+    with pytest.raises(ValueError, match="parameter sites"):
+        deconvolve(y, psf=GeneratedPSF(5), prior="sparse", method="ivb", progress=False)

@@ -37,7 +37,7 @@ def test_generator_shape_checks():
         GeneratorShape(width=0)
     with pytest.raises(ValueError, match="skip"):
         GeneratorShape(skip=-1)
-    assert GeneratorShape(depth=5).smallest_image() == 32
+    assert GeneratorShape(depth=5).smallest_image() == 33
 
 
 def test_kernel_generator_is_on_the_simplex():
@@ -94,7 +94,7 @@ def _model(prior, shape=(24, 24), psf=None):
 
 
 def test_models_refuse_what_the_generator_cannot_do():
-    with pytest.raises(ValueError, match="at least 32"):
+    with pytest.raises(ValueError, match="at least 33"):
         _model(DeepImagePrior(GeneratorShape(depth=5)), shape=(24, 24))
     op = ConvolutionOperator(np.full((3, 3, 3), 1 / 27), (8, 8, 8), dtype=torch.float32)
     with pytest.raises(ValueError, match="2-D"):
