@@ -36,6 +36,7 @@ __all__ = [
     "fmt",
     "markdown_table",
     "parse_args",
+    "read_results",
     "smoke_requested",
     "summarise",
     "time_repeated",
@@ -277,6 +278,22 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _results_folder(smoke: bool) -> Path:
+    base = Path(os.environ.get("BAYESDECONV_BENCH_RESULTS") or RESULTS_DIR)
+    return base / "smoke" if smoke else base
+
+
+def read_results(name: str, *, smoke: bool) -> dict[str, Any] | None:
+    """The payload an earlier :func:`write_results` call wrote for ``name``, or ``None``.
+
+    Used by scripts that resume a run cut short (``--resume``).
+    """
+    path = _results_folder(smoke) / f"{name}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def write_results(
     name: str,
     *,
@@ -295,8 +312,7 @@ def write_results(
     and ``summary``; the markdown starts with the title and the environment.
     """
     env = environment()
-    base = Path(os.environ.get("BAYESDECONV_BENCH_RESULTS") or RESULTS_DIR)
-    folder = base / "smoke" if smoke else base
+    folder = _results_folder(smoke)
     folder.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,

@@ -19,7 +19,8 @@ generated image, the mean of q(x)). The seed spread is the mean over cases of th
 PSNR difference between the seeds.
 
 Run ``python benchmarks/bench_dip.py [--smoke] [--jobs 2 --threads 1] [--cases 1-1,2-3]
-[--engines ...] [--device cuda] [--true-size]``.
+[--engines ...] [--device cuda] [--true-size] [--resume]``. ``--resume`` keeps the runs of the
+results file an interrupted run with the same settings left and runs only the missing ones.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import markdown_table, parse_args, write_results  # noqa: E402
+from _common import markdown_table, parse_args, read_results, write_results  # noqa: E402
 from bench_levin import _cases  # noqa: E402
 
 from bayesdeconv import deconvolve  # noqa: E402
@@ -63,6 +64,27 @@ def _options(parser) -> None:
     parser.add_argument("--preset", choices=("device", "published"), default="device")
     parser.add_argument("--true-size", action="store_true", help="true size + 4, not estimated")
     parser.add_argument("--tag", default="", help="results file suffix")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already written")
+
+
+_SETTINGS = ("device", "preset", "true_size")
+
+
+def _previous_rows(args) -> list[dict]:
+    """The runs an earlier, interrupted run with the same settings wrote (``--resume``)."""
+    if not args.resume:
+        return []
+    payload = read_results(NAME + (f"_{args.tag}" if args.tag else ""), smoke=args.smoke)
+    if payload is None:
+        return []
+    config = payload["config"]
+    differs = [k for k in _SETTINGS if config.get(k) != getattr(args, k)]
+    if differs:
+        raise SystemExit(f"--resume: the results file was written with other {differs}")
+    rows = [r for r in payload["results"] if not r["engine"].endswith("@best")]
+    for row in rows:  # the results file writes non-finite numbers as strings ("nan")
+        row["objective"] = float(row["objective"])
+    return rows
 
 
 def _prior(engine: str, smoke: bool, preset: str):
@@ -263,19 +285,26 @@ def main(argv=None) -> int:
         for engine in engines
         if seed == 0 or engine in DIP_ENGINES
     ]
-    rows: list[dict] = []
-    done: list[str] = []
+    rows = _previous_rows(args)
+    finished = {(r["case"], r["engine"], r["seed"]) for r in rows}
+    rows = [r for r in rows if r["case"] in {c.name for c in cases}]
+    tasks = [t for t in tasks if (t[0].name, t[1], t[2]) not in finished]
+    left = {case.name: sum(1 for t in tasks if t[0] is case) for case in cases}
+    done = [name for name, n in left.items() if n == 0]
     common = (args.smoke, args.threads, args.preset, args.device)
+    if rows:
+        _write(args, cases, engines, rows, done)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         prepared = {
-            case.name: pool.submit(_prepare, case, args.threads, args.true_size) for case in cases
+            case.name: pool.submit(_prepare, case, args.threads, args.true_size)
+            for case in cases
+            if left[case.name]
         }
         prepared = {name: future.result() for name, future in prepared.items()}
         futures = {
             pool.submit(_run_one, case, engine, seed, prepared[case.name], *common): case.name
             for case, engine, seed in tasks
         }
-        left = {case.name: sum(1 for t in tasks if t[0] is case) for case in cases}
         for future in as_completed(futures):
             rows.append(future.result())
             left[futures[future]] -= 1

@@ -135,3 +135,31 @@ def test_bench_levin_auto_size_smoke(tmp_path: Path) -> None:
     assert all(r["psf_size"] % 2 == 1 and r["psf_size_true"] == 17 for r in rows)
     assert rows[0]["psf_size"] == rows[1]["psf_size"]  # one estimate shared by the engines
     assert {"error_ratio_gmean", "success_rate"} <= set(payload["summary"]["ivb-full"])
+
+
+@pytest.mark.slow
+def test_bench_dip_resume_runs_only_missing(tmp_path: Path) -> None:
+    """``bench_dip --resume`` keeps the runs already written and reruns only the missing ones."""
+    env = {**os.environ, "BAYESDECONV_SMOKE": "1", "BAYESDECONV_BENCH_RESULTS": str(tmp_path)}
+    command = [sys.executable, str(BENCHMARKS / "bench_dip.py"), "--smoke", "--threads", "1"]
+    command += ["--engines", "ivb,vdip-sparse", "--seeds", "1"]
+    path = tmp_path / "smoke" / "bench_dip.json"
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    payload = json.loads(path.read_text("utf-8"))
+    rows = [r for r in payload["results"] if not r["engine"].endswith("@best")]
+    assert sorted(r["engine"] for r in rows) == ["ivb", "vdip-sparse"]
+    kept = next(r for r in rows if r["engine"] == "ivb")
+    kept["psnr"] = -123.0  # a marker: a rerun of this task would overwrite it
+    payload["results"] = [kept]
+    path.write_text(json.dumps(payload), "utf-8")
+    second = subprocess.run(command + ["--resume"], capture_output=True, text=True,
+                            timeout=300, env=env)  # fmt: skip
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "ivb seed 0" not in second.stdout and "vdip-sparse seed 0" in second.stdout
+    rows = json.loads(path.read_text("utf-8"))["results"]
+    assert sorted(r["engine"] for r in rows) == ["ivb", "vdip-sparse", "vdip-sparse@best"]
+    assert next(r for r in rows if r["engine"] == "ivb")["psnr"] == -123.0
+    other = subprocess.run(command + ["--resume", "--true-size"], capture_output=True,
+                           text=True, timeout=60, env=env)  # fmt: skip
+    assert other.returncode != 0 and "other ['true_size']" in other.stderr

@@ -10,6 +10,7 @@ from bayesdeconv.physics.convolution import (
 from bayesdeconv.physics.psf import (
     airy_psf,
     anisotropic_gaussian_psf,
+    camera_shake_psf,
     check_psf,
     gaussian_psf,
     motion_psf,
@@ -25,6 +26,7 @@ __all__ = [
     "fft_dims",
     "full_grid",
     "gaussian_psf",
+    "camera_shake_psf",
     "motion_psf",
     "psf_to_otf",
     "widefield_psf_3d",

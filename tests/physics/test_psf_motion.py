@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from psf_helpers import assert_valid, moments
 
-from bayesdeconv.physics.psf import motion_psf
+from bayesdeconv.physics.psf import camera_shake_psf, motion_psf
 
 
 # ---------------------------------------------------------------------------
@@ -71,3 +71,49 @@ def test_motion_default_size_and_truncation_warning():
     with pytest.warns(UserWarning, match="does not fit"):
         t = motion_psf(7, 20.0, 0.0)
     assert t.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("size", [11, 17, 31])
+def test_camera_shake_psf_is_a_normalised_kernel_filling_its_support(size: int) -> None:
+    k = camera_shake_psf(size, seed=size)
+    assert k.shape == (size, size) and k.dtype == np.float64
+    assert k.min() >= 0.0 and k.sum() == pytest.approx(1.0, abs=1e-12)
+    ys, xs = np.nonzero(k)
+    # the longer axis of the path spans size - 3 pixels (plus one of bilinear splatting)
+    assert max(np.ptp(ys), np.ptp(xs)) in (size - 3, size - 2)
+    assert min(ys.min(), xs.min()) >= 1 and max(ys.max(), xs.max()) <= size - 2
+    # bounding box centred on the centre pixel (to within the splat)
+    assert abs((ys.min() + ys.max()) / 2 - size // 2) <= 1.0
+    assert abs((xs.min() + xs.max()) / 2 - size // 2) <= 1.0
+
+
+def test_camera_shake_psf_is_reproducible_and_seed_dependent() -> None:
+    assert np.array_equal(camera_shake_psf(17, seed=4), camera_shake_psf(17, seed=4))
+    assert not np.allclose(camera_shake_psf(17, seed=4), camera_shake_psf(17, seed=5))
+
+
+def test_camera_shake_psf_without_turning_is_a_straight_line() -> None:
+    """Limit: no turning and no dwell is uniform motion along a line (:func:`motion_psf`)."""
+    k = camera_shake_psf(21, seed=0, turning=0.0, dwell=0.0)
+    ys, xs = np.nonzero(k > 1e-12)
+    # all mass on a line: the second moments' matrix has rank one (to splatting accuracy)
+    w = k[ys, xs]
+    cov = np.cov(np.stack([ys, xs]), aweights=w)
+    eig = np.linalg.eigvalsh(cov)
+    assert eig[0] < 0.3 and eig[1] > 15.0
+    # the mass along the line is uniform: both halves hold the same exposure
+    centre = np.array([10.0, 10.0])
+    direction = np.linalg.eigh(cov)[1][:, 1]
+    side = (np.stack([ys, xs], axis=1) - centre) @ direction
+    assert w[side > 0].sum() == pytest.approx(w[side < 0].sum(), abs=0.05)
+
+
+@pytest.mark.parametrize("bad", [4, 10, 3.0, True, -5])
+def test_camera_shake_psf_rejects_bad_sizes(bad) -> None:
+    with pytest.raises(ValueError, match="odd integer"):
+        camera_shake_psf(bad)
+
+
+def test_camera_shake_psf_rejects_negative_turning() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        camera_shake_psf(11, turning=-1.0)

@@ -34,7 +34,8 @@ Modules
 -------
 :mod:`~bayesdeconv.physics.psf.gaussian` (:func:`gaussian_psf`,
 :func:`anisotropic_gaussian_psf`), :mod:`~bayesdeconv.physics.psf.motion`
-(:func:`motion_psf`), :mod:`~bayesdeconv.physics.psf.optics` (:func:`airy_psf`,
+(:func:`motion_psf`, :func:`camera_shake_psf`), :mod:`~bayesdeconv.physics.psf.optics`
+(:func:`airy_psf`,
 :func:`widefield_gaussian_sigmas`, :func:`widefield_psf_3d`),
 :mod:`~bayesdeconv.physics.psf.microscope` (:func:`widefield_psf`, the fixed widefield PSF
 on a stack's anisotropic voxel grid with a support sized from the optics, and
@@ -74,7 +75,7 @@ from bayesdeconv.physics.psf.differentiable_optics import (
 from bayesdeconv.physics.psf.gaussian import anisotropic_gaussian_psf, gaussian_psf
 from bayesdeconv.physics.psf.grid import SizeLike
 from bayesdeconv.physics.psf.microscope import widefield_psf, widefield_support
-from bayesdeconv.physics.psf.motion import motion_psf
+from bayesdeconv.physics.psf.motion import camera_shake_psf, motion_psf
 from bayesdeconv.physics.psf.optics import airy_psf, widefield_gaussian_sigmas, widefield_psf_3d
 from bayesdeconv.physics.psf.support import crop_psf
 
@@ -89,6 +90,7 @@ __all__ = [
     "gaussian_kernel",
     "gaussian_psf",
     "motion_kernel",
+    "camera_shake_psf",
     "motion_psf",
     "psf_centroid",
     "widefield_born_wolf_kernel",

@@ -1,4 +1,5 @@
-"""Linear motion-blur PSF (:func:`motion_psf`): an anti-aliased line segment."""
+"""Motion-blur PSFs: an anti-aliased line segment (:func:`motion_psf`) and a random camera
+shake path (:func:`camera_shake_psf`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from bayesdeconv.physics.psf.checks import check_finite, check_shape
 from bayesdeconv.physics.psf.grid import SizeLike, normalise_kernel
 
-__all__ = ["motion_psf"]
+__all__ = ["camera_shake_psf", "motion_psf"]
 
 
 def motion_psf(
@@ -86,21 +87,7 @@ def motion_psf(
 
     n = max(2, math.ceil(32.0 * L))
     t = L * ((np.arange(n, dtype=np.float64) + 0.5) / n - 0.5)
-    px = cx + t * math.cos(a)
-    py = cy + t * math.sin(a)
-    x0 = np.floor(px)
-    y0 = np.floor(py)
-    fx = px - x0
-    fy = py - y0
-    x0 = x0.astype(np.int64)
-    y0 = y0.astype(np.int64)
-    weight = 1.0 / n
-    for dy, wy in ((0, 1.0 - fy), (1, fy)):
-        for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            yy = y0 + dy
-            xx = x0 + dx
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            np.add.at(psf, (yy[inside], xx[inside]), weight * (wy * wx)[inside])
+    _splat(psf, cy + t * math.sin(a), cx + t * math.cos(a), np.full(n, 1.0 / n))
     lost = 1.0 - psf.sum()
     if lost > 1e-9:
         warnings.warn(
@@ -109,4 +96,103 @@ def motion_psf(
             UserWarning,
             stacklevel=2,
         )
+    return normalise_kernel(psf)
+
+
+def _splat(psf: np.ndarray, py: np.ndarray, px: np.ndarray, weight: np.ndarray) -> None:
+    """Add point masses ``weight`` at ``(py, px)`` with bilinear weights (outside: dropped)."""
+    h, w = psf.shape
+    x0 = np.floor(px)
+    y0 = np.floor(py)
+    fx = px - x0
+    fy = py - y0
+    x0 = x0.astype(np.int64)
+    y0 = y0.astype(np.int64)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            yy = y0 + dy
+            xx = x0 + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            np.add.at(psf, (yy[inside], xx[inside]), (weight * wy * wx)[inside])
+
+
+def camera_shake_psf(
+    size: int,
+    seed: int | np.random.Generator | None = None,
+    *,
+    turning: float = 3.0,
+    dwell: float = 0.6,
+) -> np.ndarray:
+    r"""A random camera-shake PSF: a smooth random walk drawn on a ``size x size`` support.
+
+    Parameters
+    ----------
+    size : int
+        Side of the square, odd support, at least 5. The path spans ``size - 3`` pixels along
+        its longer axis, so the kernel fills the support (Levin's camera-shake kernels are
+        11-27 pixels [1]_).
+    seed : int, numpy.random.Generator or None
+        Random source; the same seed gives the same kernel.
+    turning : float, default 3.0
+        Standard deviation (radians) of the change of direction over the whole path; 0 draws
+        a straight line, larger values curl the path.
+    dwell : float, default 0.6
+        Standard deviation of the log speed along the path; slow stretches collect more
+        exposure (brighter dots on the trace), as a shaking hand does.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 array of shape ``(size, size)``, non-negative, summing to one, with the
+        bounding box of the path centred on the centre pixel.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not an odd integer >= 5 or ``turning`` / ``dwell`` is negative.
+
+    Notes
+    -----
+    The camera moves with unit step along a direction :math:`	heta_t` with
+    :math:`	heta_{t+1} = 	heta_t + arepsilon_t`, :math:`arepsilon_t \sim
+    \mathcal N(0, \mathrm{turning}^2)` (a correlated walk, smoother than a Brownian one), for
+    :math:`64\,\mathrm{size}` steps. The exposure is spent at a speed
+    :math:`v_t = \exp(\eta_t)` with :math:`\eta_t` a moving average of
+    :math:`\mathcal N(0, \mathrm{dwell}^2)` draws, so each point of the path carries mass
+    :math:`\propto 1/v_t`. The path is scaled to span ``size - 3`` pixels, centred, and
+    splatted with bilinear weights as in :func:`motion_psf`.
+
+    References
+    ----------
+    .. [1] A. Levin, Y. Weiss, F. Durand and W. T. Freeman, "Understanding and evaluating blind
+       deconvolution algorithms", CVPR 2009.
+
+    Examples
+    --------
+    >>> k = camera_shake_psf(17, seed=0)
+    >>> k.shape, bool(np.isclose(k.sum(), 1.0))
+    ((17, 17), True)
+    """
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int | np.integer)
+        or size < 5
+        or size % 2 == 0
+    ):
+        raise ValueError(f"size must be an odd integer >= 5, got {size!r}")
+    if not (turning >= 0.0 and dwell >= 0.0):
+        raise ValueError(f"turning and dwell must be >= 0, got {turning!r} and {dwell!r}")
+    rng = np.random.default_rng(seed)
+    n = 64 * int(size)
+    theta = rng.uniform(0.0, 2.0 * math.pi) + np.cumsum(rng.normal(0.0, turning / math.sqrt(n), n))
+    path = np.cumsum(np.stack([np.sin(theta), np.cos(theta)]), axis=1)  # (y, x) per step
+    window = max(1, n // 16)
+    log_speed = np.convolve(rng.normal(0.0, dwell, n + window - 1), np.ones(window), "valid")
+    weight = np.exp(-log_speed / math.sqrt(window))
+    lo, hi = path.min(axis=1), path.max(axis=1)
+    scale = (size - 3) / max(float(np.max(hi - lo)), 1e-12)
+    centre = size // 2
+    py, px = ((path - ((lo + hi) / 2)[:, None]) * scale) + centre
+    psf = np.zeros((size, size), dtype=np.float64)
+    _splat(psf, py, px, weight / weight.sum())
     return normalise_kernel(psf)
