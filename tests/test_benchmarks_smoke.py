@@ -68,6 +68,7 @@ CASES = {
     },
     "bench_extreme_search": {"without", "with", "selected", "rescued", "rescued_by_selection"},
     "bench_dip": {"engines", "vdip_at_least_ivb", "vdip_spread_below_selfdeblur"},
+    "bench_camera_shake": {"engines", "never_worse_than_blurred"},
     "bench_uncertainty": {
         "hole_over_observed",
         "std_over_fit_time",

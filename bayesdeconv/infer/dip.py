@@ -11,11 +11,15 @@ says:
 2. the *ELBO* :math:`\mathbb E_q[\log p(y, x, \lambda \mid k)] + \mathrm H[q]` (for MAP, with a
    point mass, the log joint: SelfDeblur's MSE with a learned noise precision); with
    ``kl_warmup`` the prior and entropy terms are weighted by :math:`\min(1, t / T)`;
-3. after ``ssim_after``, the *SSIM* data term: SelfDeblur's :math:`1 - \mathrm{SSIM}(k
-   \circledast x, y)`; for the variational DIP the likelihood's misfit
-   :math:`\tfrac12\lVert (y - k \circledast x)/\sigma \rVert^2` is replaced by
-   :math:`\kappa (1 - \mathrm{SSIM})`, :math:`\kappa` set at the switch so that the two agree
-   there (the prior and entropy terms stay).
+3. after ``ssim_after``, the *SSIM* data term: the networks see the image through
+   :math:`\kappa (1 - \mathrm{SSIM}(k \circledast x, y))` instead of the likelihood
+   (SelfDeblur: :math:`\kappa = 1`; the variational DIP: :math:`\kappa` set at the switch so
+   that it equals the misfit :math:`\tfrac12\lVert (y - k \circledast x)/\sigma \rVert^2`
+   there, the prior and entropy terms stay). With Gaussian noise the noise precision keeps
+   its whole likelihood :math:`\log \mathcal N(y \mid \mathrm{sg}[k \circledast x],
+   \lambda^{-1})` with the prediction held fixed (:math:`\mathrm{sg}`: no gradient), so
+   :math:`\lambda` follows the residual instead of drifting, and the final objective that
+   ranks restarts uses a current :math:`\lambda`.
 
 Every restart draws fresh weights and inputs (seed ``seed + r``); the run with the best final
 objective (the ELBO for SVI, the log joint for MAP, both estimated afresh after the last step)
@@ -97,7 +101,7 @@ class _Weighted(poutine.messenger.Messenger):
 class _Run:
     seed: int
     objective: float
-    losses: list[float]
+    losses: dict[str, list[float]]
     state: dict
     modules: tuple
     runtime: float
@@ -112,21 +116,44 @@ def _blur(model, trace) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None
     return x, model.operator.forward(x, otf), psf
 
 
-def _misfit(trace, mask) -> torch.Tensor:
-    """:math:`\\tfrac12 \\lVert M (y - \\mu) / \\sigma \\rVert^2` of a Gaussian ``obs`` site."""
+def _gaussian_obs(trace, mask):
+    """The ``obs`` node's Gaussian base, residual and pixel weights (``None`` if not Gaussian)."""
     node = trace.nodes[sites.OBSERVED]
     base = node["fn"]
     while hasattr(base, "base_dist"):
         base = base.base_dist
     if not isinstance(base, dist.Normal):
+        return None
+    value = node["value"]
+    weight = torch.ones_like(value) if mask is None else mask.to(value.dtype)
+    return base, value, weight * node["scale"]
+
+
+def _misfit(trace, mask) -> torch.Tensor:
+    r""":math:`\tfrac12 \lVert M (y - \mu) / \sigma \rVert^2` of a Gaussian ``obs`` site."""
+    gaussian = _gaussian_obs(trace, mask)
+    if gaussian is None:
         raise ValueError(
             "the SSIM switch of the variational DIP replaces a Gaussian misfit; with this "
             "noise model use a DIPSchedule with ssim_after=None"
         )
-    residual = (node["value"] - base.loc) / base.scale
-    if mask is not None:
-        residual = residual * mask
-    return 0.5 * (residual**2).sum()
+    base, value, weight = gaussian
+    return 0.5 * (weight * ((value - base.loc) / base.scale) ** 2).sum()
+
+
+def _noise_likelihood(trace, mask) -> torch.Tensor | None:
+    r""":math:`\log \mathcal N(y \mid \mathrm{sg}[\mu], \sigma^2)`: the Gaussian ``obs``
+    log-density with the prediction held fixed (a gradient for the noise level only)."""
+    gaussian = _gaussian_obs(trace, mask)
+    if gaussian is None:
+        return None
+    base, value, weight = gaussian
+    fixed = dist.Normal(base.loc.detach(), base.scale)
+    return (weight * fixed.log_prob(value)).sum()
+
+
+def _without_obs(name: str, site: dict) -> bool:
+    return name != sites.OBSERVED
 
 
 class _Losses:
@@ -176,13 +203,16 @@ class _Losses:
     def ssim(self, model, guide, y) -> torch.Tensor:
         model_trace, guide_trace = self._traces(model, guide, y, self._weight())
         data = self._ssim_term(model_trace)
-        if not self.model.prior.variational:
-            return data  # SelfDeblur: the SSIM loss alone
-        misfit = _misfit(model_trace, self.mask)
-        if self.kappa is None:  # continuity at the switch
-            self.kappa = float(misfit.detach()) / max(float(data.detach()), 1e-8)
-        log_joint = model_trace.log_prob_sum() + misfit  # without the misfit part
-        return -(log_joint - guide_trace.log_prob_sum()) + self.kappa * data
+        noise = _noise_likelihood(model_trace, self.mask)
+        if self.kappa is None:  # SelfDeblur's loss as published; VDIP: continuity at the switch
+            self.kappa = 1.0
+            if self.model.prior.variational:
+                misfit = _misfit(model_trace, self.mask)
+                self.kappa = float(misfit.detach()) / max(float(data.detach()), 1e-8)
+        if noise is None:  # no Gaussian noise level to follow: the SSIM loss alone
+            return self.kappa * data
+        rest = model_trace.log_prob_sum(site_filter=_without_obs)
+        return -(rest + noise - guide_trace.log_prob_sum()) + self.kappa * data
 
 
 def _guide(model, y):
@@ -233,7 +263,7 @@ def _one_run(model, y, schedule, seed, extra, progress, label) -> _Run:
             "elbo": pyro.infer.SVI(model, guide, optim, loss=losses.elbo),
             "ssim": pyro.infer.SVI(model, guide, optim, loss=losses.ssim),
         }
-        trace: list[float] = []
+        trace: dict[str, list[float]] = {}
         bar = tqdm(range(schedule.pretrain + schedule.steps), desc=label, file=sys.stderr,
                    disable=not progress, leave=False)  # fmt: skip
         for step in bar:
@@ -252,7 +282,7 @@ def _one_run(model, y, schedule, seed, extra, progress, label) -> _Run:
                 )
             if step >= schedule.pretrain:
                 optim.step()  # the learning-rate milestones count the main steps
-            trace.append(loss)
+            trace.setdefault(phase, []).append(loss)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{loss:.5g}", refresh=False)
         bar.close()
@@ -307,8 +337,11 @@ def fit_dip(
     Returns
     -------
     Result
-        ``method`` is ``"map"`` or ``"svi"``; ``elbo`` is the chosen run's loss trace
-        (negated), ``info["restarts"]`` lists every run's seed, objective and time, and
+        ``method`` is ``"map"`` or ``"svi"``; ``elbo`` is the chosen run's trace of the
+        ELBO (SVI) or log joint (MAP) over its ELBO phase, ``info["losses"]`` its loss
+        trace per phase (``"pretrain"``, ``"elbo"``, ``"ssim"``: different objectives, not
+        to be joined), ``n_iter`` all its steps; ``info["restarts"]`` lists every run's
+        seed, objective and time, and
         ``info["objective_spread"]`` their standard deviation; ``info["prior"]`` and
         ``info["psf_prior"]`` are the fitted copies (the chosen run's networks; the priors
         passed in are left as they were).
@@ -361,6 +394,7 @@ def fit_dip(
         ],
         "objective_spread": statistics.pstdev(objectives) if len(runs) > 1 else 0.0,
         "chosen_seed": best.seed,
+        "losses": best.losses,
         "prior": model.prior,  # the fitted copies, networks of the chosen run
         "psf_prior": model.psf_prior,
         "summary_samples": summary.num_samples,
@@ -370,8 +404,8 @@ def fit_dip(
         y,
         summary,
         method="svi" if model.prior.variational else "map",
-        elbo=-np.asarray(best.losses),
-        n_iter=len(best.losses),
+        elbo=-np.asarray(best.losses.get("elbo", [])),
+        n_iter=sum(len(trace) for trace in best.losses.values()),
         converged=False,
         runtime=time.perf_counter() - started,
         info=info,

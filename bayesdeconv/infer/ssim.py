@@ -7,8 +7,10 @@ r"""A differentiable structural similarity (SSIM) for the loss switch of the dee
 
 with local means, variances and covariance under an 11×11 Gaussian window of width 1.5 over
 the windows that fit inside the image, :math:`C_1 = (0.01 L)^2`, :math:`C_2 = (0.03 L)^2`
-and :math:`L` the data range (Wang et al. [1]_). A mask weights the per-window map by the
-fraction of observed pixels under each window.
+and :math:`L` the data range (Wang et al. [1]_). With a mask :math:`m`, the local statistics
+are normalised convolutions over the observed pixels only (:math:`\mu_a = (w \ast m a) /
+(w \ast m)`, and so on), so unobserved values never enter, and each window's SSIM is weighted
+by its observed fraction :math:`w \ast m`; an all-ones mask gives the unmasked SSIM.
 
 References
 ----------
@@ -51,15 +53,25 @@ def ssim(
     def smooth(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t[None, None], w)[0, 0]
 
-    mu_a, mu_b = smooth(a), smooth(b)
-    var_a = smooth(a * a) - mu_a**2
-    var_b = smooth(b * b) - mu_b**2
-    cov = smooth(a * b) - mu_a * mu_b
+    if mask is None:
+        weight = None
+        mean = smooth
+    else:
+        m = mask.to(a.dtype)
+        weight = smooth(m)
+        observed = weight.clamp_min(1e-12)
+
+        def mean(t: torch.Tensor) -> torch.Tensor:
+            return smooth(m * t) / observed
+
+    mu_a, mu_b = mean(a), mean(b)
+    var_a = mean(a * a) - mu_a**2
+    var_b = mean(b * b) - mu_b**2
+    cov = mean(a * b) - mu_a * mu_b
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     value = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
         (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
     )
-    if mask is None:
+    if weight is None:
         return value.mean()
-    weight = smooth(mask.to(a.dtype))
     return (value * weight).sum() / weight.sum().clamp_min(1e-12)

@@ -152,3 +152,32 @@ def test_a_generated_psf_without_a_deep_image_prior_goes_to_svi():
     assert result.method == "svi" and result.psf.shape == (5, 5)
     with pytest.raises(ValueError, match="parameter sites"):
         deconvolve(y, psf=GeneratedPSF(5), prior="sparse", method="ivb", progress=False)
+
+
+@pytest.mark.parametrize("variational", [False, True], ids=["selfdeblur", "vdip"])
+def test_noise_precision_follows_the_residual_after_the_ssim_switch(variational):
+    """After the SSIM switch the noise precision keeps its Gaussian likelihood (prediction
+    held fixed): at the end it sits at its conditional optimum
+    :math:`\\lambda^* \\approx N / \\mathbb E_q \\lVert y - k \\ast x \\rVert^2` (a weak prior),
+    neither frozen at the switch nor drifting with the normaliser alone."""
+    rng = np.random.default_rng(3)
+    box = np.full((3, 3), 1 / 9)
+    op = ConvolutionOperator(box, (24, 24), boundary="circular", dtype=torch.float64)
+
+    def blur(image):
+        return op.forward(torch.as_tensor(image, dtype=torch.float64)).numpy()
+
+    truth = np.clip(0.5 + 0.2 * rng.standard_normal((24, 24)), 0, 1)
+    y = blur(truth) + 0.02 * rng.standard_normal((24, 24))
+    schedule = DIPSchedule(steps=300, milestones=(200,), ssim_after=60, pretrain=10)
+    base = DeepImagePrior(TINY, schedule)
+    prior = VariationalDIP(sparse(scale=0.05), TINY, schedule) if variational else base
+    model = DeconvolutionModel(op, prior=prior, noise=GaussianNoise())
+    result = fit_dip(model, y, seed=0, progress=False)
+    assert set(result.info["losses"]) == {"pretrain", "elbo", "ssim"}
+    assert len(result.elbo) == 60 and result.n_iter == 310
+    draws = result.sample(64, seed=0) if variational else result.mean[None]
+    residual = np.mean([((y - blur(d)) ** 2).sum() for d in draws])
+    optimum = y.size / residual
+    precision = result.hyperparameters["noise_precision"].mean
+    assert precision == pytest.approx(optimum, rel=0.25)

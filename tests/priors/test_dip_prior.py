@@ -141,3 +141,19 @@ def test_ssim_gradient_and_mask():
     assert float(ssim(a, b, mask=mask)) == pytest.approx(float(ssim(a, b)))
     with pytest.raises(ValueError, match="11"):
         ssim(torch.rand(8, 8), torch.rand(8, 8))
+
+
+def test_masked_ssim_ignores_unobserved_pixels():
+    """Values under a zero mask never enter: changing them leaves the SSIM as it was."""
+    rng = np.random.default_rng(1)
+    a = torch.as_tensor(rng.random((30, 30)))
+    b = torch.as_tensor(np.clip(a.numpy() + 0.05 * rng.standard_normal((30, 30)), 0, 1))
+    mask = torch.ones(30, 30, dtype=torch.bool)
+    mask[10:18, 5:25] = False
+    value = float(ssim(a, b, mask=mask))
+    a2, b2 = a.clone(), b.clone()
+    a2[~mask], b2[~mask] = 0.0, 1.0  # zero-filled prediction, saturated observation
+    assert float(ssim(a2, b2, mask=mask)) == pytest.approx(value, abs=1e-12)
+    assert float(ssim(a2, b2)) < value - 0.05  # unmasked, the hole counts
+    # on a fully observed region the masked value is the plain SSIM of close images
+    assert value == pytest.approx(float(ssim(a, b)), abs=0.05)
