@@ -20,7 +20,8 @@ PSNR difference between the seeds.
 
 Run ``python benchmarks/bench_dip.py [--smoke] [--jobs 2 --threads 1] [--cases 1-1,2-3]
 [--engines ...] [--device cuda] [--true-size] [--resume]``. ``--resume`` keeps the runs of the
-results file an interrupted run with the same settings left and runs only the missing ones.
+results file an interrupted run with the same settings left (those whose estimated support is
+still the one estimated now) and runs only the missing ones.
 """
 
 from __future__ import annotations
@@ -285,22 +286,22 @@ def main(argv=None) -> int:
         for engine in engines
         if seed == 0 or engine in DIP_ENGINES
     ]
-    rows = _previous_rows(args)
-    finished = {(r["case"], r["engine"], r["seed"]) for r in rows}
-    rows = [r for r in rows if r["case"] in {c.name for c in cases}]
-    tasks = [t for t in tasks if (t[0].name, t[1], t[2]) not in finished]
-    left = {case.name: sum(1 for t in tasks if t[0] is case) for case in cases}
-    done = [name for name, n in left.items() if n == 0]
+    rows = [r for r in _previous_rows(args) if r["case"] in {c.name for c in cases}]
     common = (args.smoke, args.threads, args.preset, args.device)
-    if rows:
-        _write(args, cases, engines, rows, done)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         prepared = {
-            case.name: pool.submit(_prepare, case, args.threads, args.true_size)
-            for case in cases
-            if left[case.name]
+            case.name: pool.submit(_prepare, case, args.threads, args.true_size) for case in cases
         }
         prepared = {name: future.result() for name, future in prepared.items()}
+        # a kept run counts only if it used the support estimated now (the estimator may
+        # have changed since); the others run again
+        rows = [r for r in rows if r["psf_size"] == prepared[r["case"]][2][0]]
+        finished = {(r["case"], r["engine"], r["seed"]) for r in rows}
+        tasks = [t for t in tasks if (t[0].name, t[1], t[2]) not in finished]
+        left = {case.name: sum(1 for t in tasks if t[0] is case) for case in cases}
+        done = [name for name, n in left.items() if n == 0]
+        if rows:
+            _write(args, cases, engines, rows, done)
         futures = {
             pool.submit(_run_one, case, engine, seed, prepared[case.name], *common): case.name
             for case, engine, seed in tasks

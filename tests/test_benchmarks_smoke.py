@@ -140,7 +140,8 @@ def test_bench_levin_auto_size_smoke(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_dip_resume_runs_only_missing(tmp_path: Path) -> None:
-    """``bench_dip --resume`` keeps the runs already written and reruns only the missing ones."""
+    """``bench_dip --resume`` keeps the runs already written (on the support estimated now)
+    and reruns only the missing ones."""
     env = {**os.environ, "BAYESDECONV_SMOKE": "1", "BAYESDECONV_BENCH_RESULTS": str(tmp_path)}
     command = [sys.executable, str(BENCHMARKS / "bench_dip.py"), "--smoke", "--threads", "1"]
     command += ["--engines", "ivb,vdip-sparse", "--seeds", "1"]
@@ -152,7 +153,10 @@ def test_bench_dip_resume_runs_only_missing(tmp_path: Path) -> None:
     assert sorted(r["engine"] for r in rows) == ["ivb", "vdip-sparse"]
     kept = next(r for r in rows if r["engine"] == "ivb")
     kept["psnr"] = -123.0  # a marker: a rerun of this task would overwrite it
-    payload["results"] = [kept]
+    stale = next(r for r in rows if r["engine"] == "vdip-sparse")
+    size = stale["psf_size"]
+    stale["psf_size"] = size + 2  # a run on another support than the one estimated now
+    payload["results"] = [kept, stale]
     path.write_text(json.dumps(payload), "utf-8")
     second = subprocess.run(command + ["--resume"], capture_output=True, text=True,
                             timeout=300, env=env)  # fmt: skip
@@ -161,6 +165,7 @@ def test_bench_dip_resume_runs_only_missing(tmp_path: Path) -> None:
     rows = json.loads(path.read_text("utf-8"))["results"]
     assert sorted(r["engine"] for r in rows) == ["ivb", "vdip-sparse", "vdip-sparse@best"]
     assert next(r for r in rows if r["engine"] == "ivb")["psnr"] == -123.0
+    assert next(r for r in rows if r["engine"] == "vdip-sparse")["psf_size"] == size
     other = subprocess.run(command + ["--resume", "--true-size"], capture_output=True,
                            text=True, timeout=60, env=env)  # fmt: skip
     assert other.returncode != 0 and "other ['true_size']" in other.stderr
