@@ -74,7 +74,7 @@ def make_cases(size: int, smoke: bool) -> list[Case]:
     for i, (image_name, texture) in enumerate(names):
         image = load_image(image_name, 64 if smoke else size)
         for j in range(1 if smoke else 2):
-            k = camera_shake_psf(sizes[(2 * i + j) % len(sizes)], seed=rng)
+            k = camera_shake_psf(sizes[(len(sizes) // 2 * i + j) % len(sizes)], seed=rng)
             blurred = fftconvolve(image, k, mode="valid")
             blurred = blurred + NOISE * rng.standard_normal(blurred.shape)
             r = k.shape[0] // 2

@@ -82,9 +82,13 @@ def _previous_rows(args) -> list[dict]:
     differs = [k for k in _SETTINGS if config.get(k) != getattr(args, k)]
     if differs:
         raise SystemExit(f"--resume: the results file was written with other {differs}")
-    rows = [r for r in payload["results"] if not r["engine"].endswith("@best")]
+    engines = set(args.engines.split(","))
+    rows = [r for r in payload["results"]
+            if r["engine"] in engines and r["seed"] < args.seeds]  # fmt: skip
     for row in rows:  # the results file writes non-finite numbers as strings ("nan")
-        row["objective"] = float(row["objective"])
+        for key, value in row.items():
+            if value in ("nan", "inf", "-inf"):
+                row[key] = float(value)
     return rows
 
 

@@ -152,10 +152,6 @@ def _noise_likelihood(trace, mask) -> torch.Tensor | None:
     return (weight * fixed.log_prob(value)).sum()
 
 
-def _without_obs(name: str, site: dict) -> bool:
-    return name != sites.OBSERVED
-
-
 class _Losses:
     """The loss of each phase as a callable ``loss(model, guide, y)`` for Pyro's ``SVI``."""
 
@@ -163,9 +159,18 @@ class _Losses:
         self.model, self.schedule, self.y, self.extra = model, schedule, y, extra
         self.step = 0
         self.kappa: float | None = None
-        self.data_range = float(y.max() - y.min()) or 1.0
+        seen = y if model.mask is None else y[model.mask]  # observed pixels only
+        self.data_range = float(seen.max() - seen.min()) or 1.0
         self.mask = model.mask
-        self.variance = float(y.var())
+        self.variance = float(seen.var())
+        # sites besides obs that the SSIM phase keeps: all for VDIP (its prior and entropy
+        # terms stay); for SelfDeblur only the noise model's, so the loss on the networks and
+        # any PSF parameters is SSIM alone, as published
+        noise_sites = set(model.noise.hyperparameters())
+        if model.prior.variational:
+            self.kept = lambda name, site: name != sites.OBSERVED
+        else:
+            self.kept = lambda name, site: name in noise_sites
 
     def _weight(self) -> float:
         warm = self.schedule.kl_warmup
@@ -211,7 +216,7 @@ class _Losses:
                 self.kappa = float(misfit.detach()) / max(float(data.detach()), 1e-8)
         if noise is None:  # no Gaussian noise level to follow: the SSIM loss alone
             return self.kappa * data
-        rest = model_trace.log_prob_sum(site_filter=_without_obs)
+        rest = model_trace.log_prob_sum(site_filter=self.kept)
         return -(rest + noise - guide_trace.log_prob_sum()) + self.kappa * data
 
 

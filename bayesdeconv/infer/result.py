@@ -123,7 +123,9 @@ class Result:
         PSF posterior mean and std (``psf_std`` is zeros for a known PSF).
     elbo : numpy.ndarray
         The ELBO per iteration (1-D). For IVB it is the closed-form ELBO; for SVI the negated
-        per-step loss (a noisy Monte-Carlo estimate).
+        per-step loss (a noisy Monte-Carlo estimate); for a deep image prior the ELBO (or log
+        joint) over its ELBO phase only, which starts after the schedule's ``pretrain`` steps
+        (``info["losses"]`` holds every phase).
     observed : numpy.ndarray
         The data the posterior is conditioned on.
     method : str

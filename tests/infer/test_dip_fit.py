@@ -181,3 +181,33 @@ def test_noise_precision_follows_the_residual_after_the_ssim_switch(variational)
     optimum = y.size / residual
     precision = result.hyperparameters["noise_precision"].mean
     assert precision == pytest.approx(optimum, rel=0.25)
+
+
+def test_selfdeblur_ssim_phase_moves_the_networks_by_the_ssim_loss_alone():
+    """In SelfDeblur's SSIM phase the networks' gradient is that of 1 - SSIM exactly (the
+    noise precision's likelihood holds the prediction fixed), and the noise precision still
+    gets a gradient."""
+    from bayesdeconv.infer.dip import _guide, _Losses
+
+    rng = np.random.default_rng(0)
+    y = torch.as_tensor(np.clip(0.5 + 0.1 * rng.standard_normal((22, 22)), 0, 1))
+    op = ConvolutionOperator(np.full((3, 3), 1 / 9), (22, 22), boundary="valid",
+                             dtype=torch.float64)  # fmt: skip
+    model = DeconvolutionModel(op, prior=DeepImagePrior(TINY, QUICK), noise=GaussianNoise())
+    model.prior.reset(model.latent_shape, seed=0, dtype=model.dtype, device=model.device)
+    with pyro.get_param_store().scope():
+        guide = _guide(model, y)
+        losses = _Losses(model, QUICK, y, ())
+        pyro.set_rng_seed(1)
+        loss = losses.ssim(model, guide, y)
+        pyro.set_rng_seed(1)
+        reference = losses.kappa * losses._ssim_term(losses._traces(model, guide, y)[0])
+        weights = list(model.prior.generator.parameters())
+        ours = torch.autograd.grad(loss, weights, retain_graph=True)
+        expected = torch.autograd.grad(reference, weights)
+        for a, b in zip(ours, expected, strict=True):
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+        store = pyro.get_param_store().named_parameters()
+        noise = [v for k, v in store if "noise_precision" in k]  # unconstrained leaves
+        assert noise and torch.autograd.grad(loss, noise[0])[0].abs() > 0
+    assert losses.kappa == 1.0

@@ -153,10 +153,10 @@ def camera_shake_psf(
 
     Notes
     -----
-    The camera moves with unit step along a direction :math:`	heta_t` with
-    :math:`	heta_{t+1} = 	heta_t + arepsilon_t`, :math:`arepsilon_t \sim
-    \mathcal N(0, \mathrm{turning}^2)` (a correlated walk, smoother than a Brownian one), for
-    :math:`64\,\mathrm{size}` steps. The exposure is spent at a speed
+    The camera moves with unit step along a direction :math:`\theta_t` with
+    :math:`\theta_{t+1} = \theta_t + \varepsilon_t`, :math:`\varepsilon_t \sim
+    \mathcal N(0, \mathrm{turning}^2 / n)` (a correlated walk, smoother than a Brownian one),
+    for :math:`n = 64\,\mathrm{size}` steps. The exposure is spent at a speed
     :math:`v_t = \exp(\eta_t)` with :math:`\eta_t` a moving average of
     :math:`\mathcal N(0, \mathrm{dwell}^2)` draws, so each point of the path carries mass
     :math:`\propto 1/v_t`. The path is scaled to span ``size - 3`` pixels, centred, and
