@@ -117,7 +117,7 @@ def _blur(model, trace) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None
 
 
 def _gaussian_obs(trace, mask):
-    """The ``obs`` node's Gaussian base, residual and pixel weights (``None`` if not Gaussian)."""
+    """The ``obs`` node's Gaussian base, observed value and pixel weights (or ``None``)."""
     node = trace.nodes[sites.OBSERVED]
     base = node["fn"]
     while hasattr(base, "base_dist"):
