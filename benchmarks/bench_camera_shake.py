@@ -34,7 +34,7 @@ from scipy.signal import fftconvolve
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_image, markdown_table, parse_args, write_results  # noqa: E402
-from bench_dip import DIP_ENGINES, ENGINES, _prepare, _run_one  # noqa: E402
+from bench_dip import ENGINES, _prepare, _run_one, engine_list, make_tasks  # noqa: E402
 
 from bayesdeconv.diagnostics import levin as scoring  # noqa: E402
 from bayesdeconv.physics import camera_shake_psf  # noqa: E402
@@ -159,14 +159,9 @@ def _write(args, cases, rows) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
-    engines = [e for e in args.engines.split(",") if e]
-    unknown = set(engines) - set(ENGINES)
-    if unknown:
-        raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
     cases = make_cases(args.size, args.smoke)
+    tasks = make_tasks(cases, engine_list(args.engines), args.seeds)
     blurred_db = {c.name: scoring.score(c.blurred, c.sharp)["psnr"] for c in cases}
-    tasks = [(case, engine, seed) for case in cases for seed in range(args.seeds)
-             for engine in engines if seed == 0 or engine in DIP_ENGINES]  # fmt: skip
     rows: list[dict] = []
     common = (args.smoke, args.threads, "device", "cpu")
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:

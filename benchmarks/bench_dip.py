@@ -274,22 +274,27 @@ def _write(args, cases, engines, rows, done) -> None:
     )  # fmt: skip
 
 
-def main(argv=None) -> int:
-    args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
-    engines = [e for e in args.engines.split(",") if e]
+def engine_list(text: str) -> list[str]:
+    """The engines of a comma-separated ``--engines`` value (a clear exit on unknown ones)."""
+    engines = [e for e in text.split(",") if e]
     unknown = set(engines) - set(ENGINES)
     if unknown:
         raise SystemExit(f"unknown engine(s) {sorted(unknown)}; choose from {list(ENGINES)}")
+    return engines
+
+
+def make_tasks(cases, engines: list[str], seeds: int) -> list[tuple]:
+    """``(case, engine, seed)`` case by case, every engine's first seed before the second (a
+    run cut short still has whole cases); IVB is deterministic and runs once."""
+    return [(case, engine, seed) for case in cases for seed in range(seeds)
+            for engine in engines if seed == 0 or engine in DIP_ENGINES]  # fmt: skip
+
+
+def main(argv=None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv, extra=_options)
+    engines = engine_list(args.engines)
     cases = _cases("" if args.all else args.cases or CPU_CASES, args.smoke)
-    # tasks case by case, every engine's first seed before the second, so that a run cut
-    # short still has whole cases; the results file is rewritten after every task
-    tasks = [
-        (case, engine, seed)
-        for case in cases
-        for seed in range(args.seeds)
-        for engine in engines
-        if seed == 0 or engine in DIP_ENGINES
-    ]
+    tasks = make_tasks(cases, engines, args.seeds)
     rows = [r for r in _previous_rows(args) if r["case"] in {c.name for c in cases}]
     common = (args.smoke, args.threads, args.preset, args.device)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
